@@ -1,0 +1,158 @@
+"""The contract compiled to DuckDB SQL, so the loader validates millions of rows without Python loops.
+
+`staged_select()` turns a relation of raw lines `(file_idx, line_no, line)` into one row per
+line (blank lines get record_type 'blank') with every contract field typed (NULL when absent, null or of the wrong JSON type)
+and `rules`, the list of contract rules the line breaks, in the order `ingestion.contract`
+checks them (the first one is the reason shown to people). It is generated from the tables in
+`ingestion.contract`, so it cannot drift from the Python reference validator; a test runs both on
+the same lines and compares.
+"""
+
+from __future__ import annotations
+
+from ingestion import contract as c
+from ingestion.pii import scrub_sql
+
+# Fields whose value is one of a fixed set: no free text, nothing to scrub.
+_ENUM_FIELDS = {"schema_version", "routing_strategy", "explicit_rating", "kind", "rating"}
+
+SQL_TYPES = {"string": "VARCHAR", "int": "BIGINT", "number": "DOUBLE", "bool": "BOOLEAN"}
+
+
+def all_fields() -> list[c.Field]:
+    """Interaction fields then the feedback-only ones (schema_version and timestamp are shared)."""
+    names = {f.name for f in c.INTERACTION_FIELDS}
+    return list(c.INTERACTION_FIELDS) + [f for f in c.FEEDBACK_FIELDS if f.name not in names]
+
+
+def _quote(s: str) -> str:
+    return "'" + s.replace("'", "''") + "'"
+
+
+def _json_struct() -> str:
+    keys = ["record_type"] + [f.name for f in all_fields()]
+    return "{" + ", ".join(f'"{k}": "JSON"' for k in keys) + "}"
+
+
+def _typed(field: c.Field) -> str:
+    """Typed value of j.<field>, NULL when absent, JSON null or of the wrong type."""
+    v = f"j.{field.name}"
+    t = f"json_type({v})"
+    if field.kind == "string":
+        return f"(case when {t} = 'VARCHAR' then {v} ->> '$' end)"
+    if field.kind == "bool":
+        return f"(case when {t} = 'BOOLEAN' then {v}::BOOLEAN end)"
+    if field.kind == "int":
+        # 12.0 is an integer written loosely; 12.5 is a type error.
+        return (f"(case when {t} in ('BIGINT', 'UBIGINT') then try_cast({v} as BIGINT) "
+                f"when {t} = 'DOUBLE' and {v}::DOUBLE = floor({v}::DOUBLE) then try_cast({v}::DOUBLE as BIGINT) end)")
+    return f"(case when {t} in ('BIGINT', 'UBIGINT', 'DOUBLE') and isfinite({v}::DOUBLE) then {v}::DOUBLE end)"
+
+
+def _version_ge(version_sql: str, version: str) -> str:
+    """SQL: the record's (already validated) schema version is >= `version`."""
+    supported = [v for v in c.SUPPORTED_VERSIONS if c.version_key(v) >= c.version_key(version)]
+    return f"({version_sql} in ({', '.join(_quote(v) for v in supported)}))"
+
+
+def _field_rules(field: c.Field) -> list[tuple[str, str]]:
+    """(condition, rule) pairs for one field; the condition is true when the rule is broken."""
+    present = f"(j.{field.name} is not null)"
+    typed = f"t_{field.name}"
+    rules: list[tuple[str, str]] = []
+    if field.required:
+        missing = f"(not {present})"
+        if field.nullable_since:
+            missing = f"({missing} and not {_version_ge('t_schema_version', field.nullable_since)})"
+        rules.append((missing, c.rule_required(field.name)))
+    rules.append((f"({present} and {typed} is null)", c.rule_type(field.name)))
+    if field.non_empty:
+        rules.append((f"({typed} = '')", c.rule_required(field.name)))
+    if field.allowed is not None and field.name != "schema_version":
+        rules.append((f"({typed} not in ({', '.join(_quote(a) for a in field.allowed)}))",
+                      c.rule_allowed(field.name)))
+    if field.minimum is not None:
+        op = "<=" if field.exclusive_minimum else "<"
+        rules.append((f"({typed} {op} {field.minimum!r})", c.rule_range(field.name)))
+    if field.maximum is not None:
+        rules.append((f"({typed} > {field.maximum!r})", c.rule_range(field.name)))
+    if field.since != "1.0":
+        # A field newer than the record's version is not part of that record: ignore it.
+        since = _version_ge("t_schema_version", field.since)
+        rules = [(f"({since} and {cond})", rule) for cond, rule in rules]
+    return rules
+
+
+def _rules_list(fields: tuple[c.Field, ...], extra: list[tuple[str, str]], versions: tuple[str, ...]) -> str:
+    version_ok = f"(t_schema_version in ({', '.join(_quote(v) for v in versions)}))"
+    checks: list[tuple[str, str]] = []
+    for field in fields:
+        if field.name != "schema_version":
+            checks.extend(_field_rules(field))
+    checks.extend(extra)
+    items = ", ".join(f"case when {cond} then {_quote(rule)} end" for cond, rule in checks)
+    return (f"(case when j.schema_version is null then [{_quote(c.rule_required('schema_version'))}] "
+            f"when not coalesce({version_ok}, false) then [{_quote(c.RULE_UNSUPPORTED_VERSION)}] "
+            f"else list_filter([{items}], lambda r: r is not null) end)")
+
+
+def _timestamp_rule(now_ms: int) -> tuple[str, str]:
+    return (f"(t_timestamp < {c.MIN_TIMESTAMP_MS} or t_timestamp > {now_ms + c.MAX_FUTURE_SKEW_MS})",
+            c.RULE_TIMESTAMP_PLAUSIBLE)
+
+
+def staged_select(lines_relation: str, now_ms: int) -> str:
+    """SELECT producing the staged rows for the lines in `lines_relation` (see module docstring)."""
+    fields = all_fields()
+    typed_cols = ",\n    ".join(f"{_typed(f)} as t_{f.name}" for f in fields)
+    interaction_extra = [_timestamp_rule(now_ms)] + [
+        (f"(t_{r.left} > t_{r.right})", r.name) for r in c.INTERACTION_RULES]
+    feedback_extra = [_timestamp_rule(now_ms),
+                      ("(t_kind = 'rating' and t_rating is null and j.rating is null)", c.RULE_RATING_REQUIRED)]
+    interaction_rules = _rules_list(c.INTERACTION_FIELDS, interaction_extra, c.SUPPORTED_VERSIONS)
+    feedback_rules = _rules_list(c.FEEDBACK_FIELDS, feedback_extra, c.FEEDBACK_VERSIONS)
+    out_cols = []
+    for f in fields:
+        col = f"t_{f.name}"
+        if f.since != "1.0" and f in c.INTERACTION_FIELDS:
+            col = f"(case when {_version_ge('t_schema_version', f.since)} then {col} end)"
+        if f.default is not None:
+            default = str(f.default).lower() if isinstance(f.default, bool) else repr(f.default)
+            col = f"coalesce({col}, {default})"
+        if f.kind == "string" and f.name not in _ENUM_FIELDS:
+            col = scrub_sql(col)
+        out_cols.append(f"{col} as {f.name}")
+    out_list = ",\n  ".join(out_cols)
+    return f"""
+with parsed as (
+  select file_idx, line_no, line, try(from_json(line, '{_json_struct()}')) as j
+  from {lines_relation}
+),
+typed as (
+  select file_idx, line_no, line, j,
+    -- from_json accepts any JSON value; only a '{{' start makes it an object.
+    j is not null and ltrim(line)[1] = '{{' as is_object,
+    case when line is null or trim(line) = '' then 'blank'
+         when j.record_type is null then 'interaction'
+         when json_type(j.record_type) = 'VARCHAR' and j.record_type ->> '$' in ('interaction', 'feedback')
+           then j.record_type ->> '$' end as record_type,
+    {typed_cols}
+  from parsed
+),
+checked as (
+  select *,
+    case when record_type = 'blank' then []::VARCHAR[]
+         when j is null and not json_valid(line) then ['{c.RULE_MALFORMED_JSON}']
+         when not is_object then ['{c.RULE_NOT_AN_OBJECT}']
+         when record_type is null then ['{c.RULE_UNKNOWN_RECORD_TYPE}']
+         when record_type = 'interaction' then {interaction_rules}
+         else {feedback_rules}
+    end as rules
+  from typed
+)
+select file_idx, line_no, coalesce(record_type, 'unknown') as record_type, rules,
+  {out_list},
+  -- Kept only for rows that could not be parsed, scrubbed and cut short, so people can see what arrived.
+  case when record_type <> 'blank' and not is_object then left({scrub_sql('line')}, 1000) end as raw_line
+from checked
+"""

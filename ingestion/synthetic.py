@@ -1,0 +1,323 @@
+"""Synthetic landing data that looks like production and breaks the contract in every documented way.
+
+`generate()` writes native NDJSON under landing/native/<load date>/ and returns a `Generation`
+describing what it planted: for every line, whether it is a valid record, a retry of one, or which
+contract rule it breaks. Tests compute their expectations from that ground truth, never from the
+warehouse.
+
+What it simulates (deterministic for a seed and an end date):
+- features with a primary model, a fallback model and a response cache;
+- sessions of varied length (geometric), users with a heavy-tailed activity distribution;
+- TTFT and latency with a long tail (log-normal), token counts, prompt-cache hits;
+- regenerations, edits and rare ratings; some ratings arrive later as feedback records;
+- a planted regression: a new version of one model, rolled out from a given day, with slower first
+  tokens and more regenerations;
+- a "whale" user whose spend blows the rolling budget; repeated identical responses;
+- events that land a day late (in the next day's file);
+- a small share of rows breaking each contract rule, exact duplicate retries and conflicting ones.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import math
+import random
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from ingestion import contract as c
+from ingestion.layout import Layout
+
+# (model_id, provider, input $/MTok, cached input $/MTok, output $/MTok, ttft median ms, ms per output token)
+MODELS: dict[str, tuple[str, float, float, float, float, float]] = {
+    "gpt-4o": ("openai", 2.50, 1.25, 10.00, 620.0, 11.0),
+    "gpt-4o-mini": ("openai", 0.15, 0.075, 0.60, 380.0, 7.0),
+    "claude-3-5-sonnet": ("anthropic", 3.00, 0.30, 15.00, 750.0, 13.0),
+    "claude-3-5-haiku": ("anthropic", 0.80, 0.08, 4.00, 420.0, 8.0),
+}
+MODEL_VERSIONS = {"gpt-4o": "2024-08-06", "gpt-4o-mini": "2024-07-18",
+                  "claude-3-5-sonnet": "20241022", "claude-3-5-haiku": "20241022"}
+
+# feature -> (primary model, fallback model, mean prompt tokens, mean completion tokens)
+FEATURES: dict[str, tuple[str, str, int, int]] = {
+    "chat_assistant": ("gpt-4o", "claude-3-5-sonnet", 1800, 350),
+    "summarize_doc": ("gpt-4o-mini", "claude-3-5-haiku", 6000, 300),
+    "code_review": ("claude-3-5-sonnet", "gpt-4o", 4000, 600),
+    "search_answer": ("gpt-4o-mini", "gpt-4o", 1200, 200),
+    "email_draft": ("claude-3-5-haiku", "gpt-4o-mini", 600, 250),
+}
+
+
+@dataclass(frozen=True)
+class Regression:
+    """A new model version that got worse, rolled out to a share of traffic from a given day."""
+
+    model_id: str = "gpt-4o"
+    new_version: str = "2024-11-20"
+    from_day: int = 0  # index of the first day (0 = first generated day); default: the middle
+    rollout_share: float = 0.5
+    ttft_factor: float = 1.9
+    regenerate_rate: float = 0.30
+
+
+@dataclass(frozen=True)
+class Options:
+    events: int = 10_000
+    days: int = 7
+    seed: int = 7
+    end_date: dt.date | None = None  # last generated day (UTC); default today
+    bad_share: float = 0.01  # share of lines breaking some contract rule
+    duplicate_share: float = 0.005  # exact retries
+    conflict_share: float = 0.0005  # same event_id, different content
+    late_share: float = 0.02  # events landing in the next day's file
+    regenerate_rate: float = 0.08
+    edit_rate: float = 0.05
+    rating_rate: float = 0.03
+    late_feedback_share: float = 0.5  # of ratings, the share sent later as feedback records
+    users: int = 2_000
+    files_per_day: int = 1
+    whale_user: str = "u_whale"
+    duplicate_response_share: float = 0.01  # answers that repeat an earlier identical answer
+    regression: Regression = field(default_factory=Regression)
+
+
+@dataclass
+class Generation:
+    """What was written, with the ground truth tests rely on."""
+
+    files: list[Path] = field(default_factory=list)
+    lines: int = 0
+    valid_interactions: int = 0
+    valid_feedback: int = 0
+    duplicates: int = 0
+    planted: Counter[str] = field(default_factory=Counter)  # contract rule -> lines breaking it
+    valid_records: list[dict[str, Any]] = field(default_factory=list)  # kept when keep_records=True
+    regression_version: str = ""
+    regression_day: str = ""
+    whale_user: str = ""
+
+    @property
+    def quarantined(self) -> int:
+        return sum(self.planted.values())
+
+
+def producer_quality(regenerated: bool, edited: bool, latency_ms: float, prompt: int, completion: int) -> float:
+    """The implicit-quality formula producers use today (DESIGN section 5)."""
+    score = 1.0
+    if regenerated:
+        score -= 0.3
+    if edited:
+        score -= 0.15
+    if latency_ms > 3000:
+        score *= 0.6
+    if completion / max(prompt, 1) > 2.5:
+        score -= 0.1
+    return min(1.0, max(0.0, score))
+
+
+def _list_price(model: str, prompt: int, cached: int, completion: int) -> float:
+    _prov, inp, cached_rate, out, _ttft, _tok = MODELS[model]
+    return ((prompt - cached) * inp + cached * cached_rate + completion * out) / 1e6
+
+
+class _Builder:
+    """Builds valid interactions for one simulated day."""
+
+    def __init__(self, opts: Options, rng: random.Random) -> None:
+        self.o, self.rng = opts, rng
+        self.user_weights = [1.0 / (i + 1) ** 0.8 for i in range(opts.users)]
+        self.recent_responses: list[str] = []
+        self.seq = 0
+
+    def user(self) -> str:
+        return f"u_{self.rng.choices(range(self.o.users), self.user_weights)[0]:05d}"
+
+    def session(self, day_idx: int, day_start_ms: int, whale: bool = False) -> list[dict[str, Any]]:
+        rng, o = self.rng, self.o
+        feature = rng.choice(list(FEATURES))
+        primary, fallback, mean_prompt, mean_completion = FEATURES[feature]
+        if whale:
+            feature, primary, fallback = "code_review", "claude-3-5-sonnet", "gpt-4o"
+            mean_prompt, mean_completion = 60_000, 2_000
+        length = 1 + int(rng.expovariate(1 / 3.0))
+        user = o.whale_user if whale else self.user()
+        session_id = f"s_{hashlib.blake2b(f'{o.seed}-{day_idx}-{self.seq}'.encode(), digest_size=6).hexdigest()}"
+        t = day_start_ms + int(rng.random() * 86_400_000 * 0.97)
+        out = []
+        for _ in range(length):
+            out.append(self.call(feature, primary, fallback, mean_prompt, mean_completion, session_id, user, t,
+                                 day_idx))
+            t += int(rng.expovariate(1 / 40_000))
+        return out
+
+    def call(self, feature: str, primary: str, fallback: str, mean_prompt: int, mean_completion: int,
+             session_id: str, user: str, ts: int, day_idx: int) -> dict[str, Any]:
+        rng, o = self.rng, self.o
+        self.seq += 1
+        route = rng.random()
+        routing = "primary" if route < 0.86 else ("fallback" if route < 0.93 else "cache")
+        model = fallback if routing == "fallback" else primary
+        version = MODEL_VERSIONS[model]
+        reg = o.regression
+        regressed = (model == reg.model_id and day_idx >= reg.from_day and rng.random() < reg.rollout_share)
+        if regressed:
+            version = reg.new_version
+        _prov, _i, _c, _o, ttft_median, ms_per_token = MODELS[model]
+        prompt = max(1, int(rng.lognormvariate(math.log(mean_prompt), 0.6)))
+        completion = max(1, int(rng.lognormvariate(math.log(mean_completion), 0.7)))
+        cached = int(prompt * rng.uniform(0.5, 0.9)) if rng.random() < 0.2 else 0
+        if routing == "cache":
+            ttft = rng.uniform(5, 40)
+            latency = ttft + rng.uniform(5, 60)
+            cached = prompt
+        else:
+            ttft = rng.lognormvariate(math.log(ttft_median * (reg.ttft_factor if regressed else 1.0)), 0.45)
+            latency = ttft + completion * ms_per_token * rng.lognormvariate(0, 0.35)
+        regen_rate = reg.regenerate_rate if regressed else o.regenerate_rate
+        regenerated = rng.random() < regen_rate
+        edited = rng.random() < o.edit_rate
+        rating = None
+        if rng.random() < o.rating_rate:
+            rating = "up" if rng.random() < (0.45 if regenerated else 0.78) else "down"
+        cost = 0.0 if routing == "cache" else _list_price(model, prompt, cached, completion)
+        if rng.random() < o.duplicate_response_share and self.recent_responses:
+            response_hash = rng.choice(self.recent_responses)
+        else:
+            response_hash = hashlib.blake2b(f"{o.seed}-{self.seq}-r".encode(), digest_size=8).hexdigest()
+            if len(self.recent_responses) < 200:
+                self.recent_responses.append(response_hash)
+        event = {
+            "schema_version": "1.1" if rng.random() < 0.7 else "1.0",
+            "event_id": f"e_{hashlib.blake2b(f'{o.seed}-{self.seq}'.encode(), digest_size=10).hexdigest()}",
+            "session_id": session_id, "user_id": user, "timestamp": ts, "feature_id": feature,
+            "model_id": model, "model_version": version, "routing_strategy": routing,
+            "ttft_ms": round(ttft, 1), "total_latency_ms": round(latency, 1),
+            "stream_chunks_received": max(1, completion // 4), "prompt_tokens": prompt,
+            "completion_tokens": completion, "cached_tokens": cached, "estimated_cost_usd": round(cost, 8),
+            "user_regenerated": regenerated, "user_edited_output": edited, "explicit_rating": rating,
+            "implicit_quality_score": round(producer_quality(regenerated, edited, latency, prompt, completion), 4),
+        }
+        if event["schema_version"] == "1.1":
+            event.update(provider=MODELS[model][0], response_hash=response_hash,
+                         prompt_hash=hashlib.blake2b(f"p{self.seq}".encode(), digest_size=8).hexdigest(),
+                         trace_id=session_id, is_error=False)
+        return event
+
+
+def _break(event: dict[str, Any], rule_kind: int, rng: random.Random, now_ms: int) -> tuple[Any, str]:
+    """Return (a line's content, the rule it breaks) for one planted contract violation."""
+    e = dict(event)
+    kinds = [
+        (lambda: (orjson.dumps(e).decode()[:-7] + "{", c.RULE_MALFORMED_JSON)),
+        (lambda: (e.pop("session_id") and orjson.dumps(e).decode(), c.rule_required("session_id"))),
+        (lambda: (e.update(prompt_tokens=str(e["prompt_tokens"])) or orjson.dumps(e).decode(),
+                  c.rule_type("prompt_tokens"))),
+        (lambda: (e.update(schema_version="0.9") or orjson.dumps(e).decode(), c.RULE_UNSUPPORTED_VERSION)),
+        (lambda: (e.update(implicit_quality_score=1.7) or orjson.dumps(e).decode(),
+                  c.rule_range("implicit_quality_score"))),
+        (lambda: (e.update(ttft_ms=e["total_latency_ms"] + 250) or orjson.dumps(e).decode(),
+                  "ttft_le_latency")),
+        (lambda: (e.update(cached_tokens=e["prompt_tokens"] + 10) or orjson.dumps(e).decode(),
+                  "cached_le_prompt")),
+        (lambda: (e.update(timestamp=now_ms + 40 * 86_400_000) or orjson.dumps(e).decode(),
+                  c.RULE_TIMESTAMP_PLAUSIBLE)),
+        (lambda: (e.update(routing_strategy="random") or orjson.dumps(e).decode(), c.rule_allowed("routing_strategy"))),
+        (lambda: ("[1, 2, 3]", c.RULE_NOT_AN_OBJECT)),
+        (lambda: (e.update(completion_tokens=-5) or orjson.dumps(e).decode(), c.rule_range("completion_tokens"))),
+        (lambda: (e.update(event_id="") or orjson.dumps(e).decode(), c.rule_required("event_id"))),
+    ]
+    line, rule = kinds[rule_kind % len(kinds)]()
+    del rng
+    return line, rule
+
+
+def generate(layout: Layout, opts: Options, keep_records: bool = False) -> Generation:
+    """Write synthetic landing files and return the ground truth of what they contain."""
+    rng = random.Random(opts.seed)
+    end = opts.end_date or dt.datetime.now(dt.timezone.utc).date()
+    start = end - dt.timedelta(days=opts.days - 1)
+    now_ms = int(dt.datetime.combine(end + dt.timedelta(days=1), dt.time(), dt.timezone.utc).timestamp() * 1000)
+    reg = opts.regression
+    if reg.from_day == 0:
+        reg = Regression(**{**reg.__dict__, "from_day": opts.days // 2})
+    opts = Options(**{**opts.__dict__, "regression": reg})
+    builder = _Builder(opts, rng)
+    gen = Generation(regression_version=f"{reg.model_id}@{reg.new_version}",
+                     regression_day=(start + dt.timedelta(days=reg.from_day)).isoformat(),
+                     whale_user=opts.whale_user)
+    per_day = max(1, opts.events // opts.days)
+    # lines per landing day: (line, truth) with truth in {"valid", "feedback", "duplicate", <rule>}
+    landing: dict[int, list[tuple[str, str]]] = {d: [] for d in range(opts.days)}
+    recent: list[tuple[dict[str, Any], int]] = []  # (valid event, day it landed): twins for conflicts
+    bad_kind = 0
+    for day in range(opts.days):
+        day_start = int(dt.datetime.combine(start + dt.timedelta(days=day), dt.time(),
+                                            dt.timezone.utc).timestamp() * 1000)
+        produced = 0
+        target = per_day if day < opts.days - 1 else opts.events - per_day * (opts.days - 1)
+        whale_sessions = 2
+        while produced < target:
+            for event in builder.session(day, day_start, whale=whale_sessions > 0):
+                if produced >= target:
+                    break
+                produced += 1
+                land_day = day + 1 if (rng.random() < opts.late_share and day + 1 < opts.days) else day
+                r = rng.random()
+                if r < opts.bad_share:
+                    line, rule = _break(event, bad_kind, rng, now_ms)
+                    bad_kind += 1
+                    landing[land_day].append((line, rule))
+                    continue
+                earlier = [e for e, landed in recent if landed <= land_day]
+                if r < opts.bad_share + opts.conflict_share and earlier:
+                    # Only twins of events already landed, so the original is always loaded first.
+                    twin = dict(rng.choice(earlier))
+                    twin["total_latency_ms"] = twin["total_latency_ms"] + 1.0  # same id, other content
+                    landing[land_day].append((orjson.dumps(twin).decode(), c.RULE_DUPLICATE_CONFLICT))
+                    continue
+                if event["explicit_rating"] and event["schema_version"] == "1.1" \
+                        and rng.random() < opts.late_feedback_share:
+                    # The rating arrives later, as its own record, in the next day's file when there is one.
+                    rating, event["explicit_rating"] = event["explicit_rating"], None
+                    feedback = {"record_type": "feedback", "schema_version": "1.1",
+                                "feedback_id": "f_" + event["event_id"][2:], "target_event_id": event["event_id"],
+                                "timestamp": event["timestamp"] + 90_000, "kind": "rating", "rating": rating}
+                    landing[min(day + 1, opts.days - 1)].append((orjson.dumps(feedback).decode(), "feedback"))
+                    gen.valid_feedback += 1
+                line = orjson.dumps(event).decode()
+                landing[land_day].append((line, "valid"))
+                gen.valid_interactions += 1
+                if keep_records:
+                    gen.valid_records.append(event)
+                if len(recent) < 500:
+                    recent.append((event, land_day))
+                if rng.random() < opts.duplicate_share:
+                    landing[land_day].append((line, "duplicate"))  # a retry: same bytes again
+            whale_sessions -= 1
+
+    for day, lines in landing.items():
+        day_dir = layout.landing_dir("native") / (start + dt.timedelta(days=day)).isoformat()
+        day_dir.mkdir(parents=True, exist_ok=True)
+        chunk = math.ceil(len(lines) / opts.files_per_day) or 1
+        for part in range(opts.files_per_day):
+            piece = lines[part * chunk:(part + 1) * chunk]
+            if not piece:
+                continue
+            path = day_dir / f"events-{opts.seed}-{part:03d}.ndjson"
+            tmp = path.with_name("." + path.name + ".tmp")
+            with open(tmp, "w", encoding="utf-8") as fh:
+                fh.write("\n".join(line for line, _ in piece) + "\n")
+            tmp.replace(path)  # the loader never sees half a file
+            gen.files.append(path)
+            for _line, truth in piece:
+                gen.lines += 1
+                if truth == "duplicate":
+                    gen.duplicates += 1
+                elif truth not in ("valid", "feedback"):
+                    gen.planted[truth] += 1
+    return gen
