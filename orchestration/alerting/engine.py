@@ -1,0 +1,140 @@
+"""Alert evaluation: read the marts read-only, fire each alert once, deliver it, log it.
+
+Used by the Dagster sensors and by `aiw run`; both go through `evaluate()`, so an alert fired by
+one is never fired again by the other. "Once" is kept in the alert log under AIW_HOME/alerts,
+which survives restarts (a sensor cursor alone would not survive a wiped Dagster instance).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from ingestion.layout import Layout
+from orchestration.alerting.sinks import Sink, default_sinks
+
+
+@dataclass(frozen=True)
+class Alert:
+    """One finding worth telling a person about. `key` identifies it forever (dedupe)."""
+
+    key: str
+    kind: str
+    title: str
+    details: dict[str, Any]
+    fired_at: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Evaluation:
+    fired: list[Alert] = field(default_factory=list)
+    already_fired: int = 0
+    skipped_reason: str | None = None
+    deliveries: dict[str, dict[str, str]] = field(default_factory=dict)  # alert key -> sink -> status
+
+
+# A rule reads the marts and returns every alert that holds now (fired before or not).
+Rule = Callable[[duckdb.DuckDBPyConnection], list[Alert]]
+
+
+def sessions_over_budget(con: duckdb.DuckDBPyConnection) -> list[Alert]:
+    rows = con.execute("""
+        select session_id, user_id, cost_usd, budget_usd, interactions, first_event_ts, last_event_ts
+        from marts.mart_session_cost where over_budget order by cost_usd desc
+    """).fetchall()
+    return [Alert(
+        key=f"session_over_budget:{sid}", kind="session_over_budget",
+        title=f"Session {sid} cost ${cost:.2f}, over its ${budget:.2f} budget",
+        details={"session_id": sid, "user_id": uid, "cost_usd": round(cost, 6), "budget_usd": budget,
+                 "interactions": n, "first_event_ts": str(first), "last_event_ts": str(last),
+                 "action": "Look at this session's calls in fct_ai_interactions; consider a per-session cap."})
+        for sid, uid, cost, budget, n, first, last in rows]
+
+
+RULES: dict[str, Rule] = {"session_over_budget": sessions_over_budget}
+
+
+def open_warehouse_read_only(layout: Layout) -> duckdb.DuckDBPyConnection | None:
+    """A read-only connection, or None while the file is missing or a writer holds it."""
+    if not layout.warehouse.exists():
+        return None
+    try:
+        return duckdb.connect(str(layout.warehouse), read_only=True)
+    except duckdb.IOException:
+        return None  # dbt is writing; the next tick will see the result
+
+
+class AlertLog:
+    """Append-only JSON lines of every alert fired and where it was delivered."""
+
+    def __init__(self, layout: Layout) -> None:
+        self.path = layout.alerts / "alert_log.jsonl"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        with open(self.path.with_suffix(".lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # a sensor tick and `aiw run` may evaluate at once
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def fired_keys(self) -> set[str]:
+        if not self.path.exists():
+            return set()
+        with open(self.path, encoding="utf-8") as fh:
+            return {json.loads(line)["key"] for line in fh if line.strip()}
+
+    def append(self, alert: Alert, deliveries: dict[str, str]) -> None:
+        with open(self.path, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps({**alert.to_json(), "deliveries": deliveries}) + "\n")
+            fh.flush()
+
+
+def evaluate(layout: Layout, rules: dict[str, Rule] | None = None, sinks: list[Sink] | None = None,
+             now: dt.datetime | None = None) -> Evaluation:
+    """Fire every alert that holds and has not fired before."""
+    result = Evaluation()
+    con = open_warehouse_read_only(layout)
+    if con is None:
+        result.skipped_reason = "warehouse missing or being written; will retry"
+        return result
+    try:
+        current = [a for rule in (rules or RULES).values() for a in rule(con)]
+    except duckdb.CatalogException as exc:
+        result.skipped_reason = f"marts not built yet ({exc})"
+        return result
+    finally:
+        con.close()
+    sinks = sinks if sinks is not None else default_sinks(layout)
+    stamp = (now or dt.datetime.now(dt.timezone.utc)).isoformat(timespec="seconds")
+    log = AlertLog(layout)
+    with log.locked():
+        seen = log.fired_keys()
+        for alert in current:
+            if alert.key in seen:
+                result.already_fired += 1
+                continue
+            alert = Alert(alert.key, alert.kind, alert.title, alert.details, fired_at=stamp)
+            deliveries = {sink.name: sink.deliver(alert) for sink in sinks}
+            log.append(alert, deliveries)
+            seen.add(alert.key)
+            result.fired.append(alert)
+            result.deliveries[alert.key] = deliveries
+    return result
+
+
+def alert_log_path(layout: Layout) -> Path:
+    return AlertLog(layout).path

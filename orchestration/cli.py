@@ -1,0 +1,246 @@
+"""`aiw`: the command line of the AI Analytics Warehouse (DESIGN section 8)."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import json
+import sys
+import time
+from pathlib import Path
+
+from ingestion.layout import Layout
+
+
+def _say(message: str) -> None:
+    print(message, flush=True)
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from ingestion import synthetic
+
+    layout = Layout.from_env(args.home).ensure()
+    started = time.perf_counter()
+    end = dt.date.fromisoformat(args.end_date) if args.end_date else None
+    gen = synthetic.generate(layout, synthetic.Options(events=args.events, days=args.days, seed=args.seed,
+                                                       end_date=end, files_per_day=args.files_per_day))
+    _say(f"wrote {gen.lines} lines in {len(gen.files)} file(s) under {layout.landing_dir('native')} "
+         f"in {time.perf_counter() - started:.1f}s: {gen.valid_interactions} valid interactions, "
+         f"{gen.valid_feedback} feedback records, {gen.duplicates} retries, {gen.quarantined} planted contract "
+         f"violations")
+    return 0
+
+
+def _print_summary(layout: Layout, summary: object) -> None:
+    from orchestration.pipeline import PipelineSummary
+
+    assert isinstance(summary, PipelineSummary)
+    s = summary
+    lines = s.total("lines")
+    _say("")
+    _say("summary")
+    _say(f"  files loaded        {s.total('files_loaded')}")
+    _say(f"  lines landed        {lines}")
+    _say(f"  rows accepted       {s.total('accepted')}")
+    _say(f"  rows quarantined    {s.total('quarantined')}"
+         + (f" ({s.total('quarantined') / lines:.2%})" if lines else ""))
+    _say(f"  duplicates dropped  {s.total('duplicates_dropped')}")
+    if s.dbt_ok:
+        from orchestration.alerting.engine import open_warehouse_read_only
+
+        con = open_warehouse_read_only(layout)
+        if con is not None:
+            n_sessions, over = con.execute(
+                "select count(*), count_if(over_budget) from marts.mart_session_cost").fetchone()
+            n_events = con.execute("select count(*) from marts.fct_ai_interactions").fetchone()[0]
+            con.close()
+            _say(f"  interactions        {n_events}")
+            _say(f"  sessions            {n_sessions} ({over} over budget)")
+    if s.alerts is not None and not s.alerts.skipped_reason:
+        _say(f"  alerts fired        {len(s.alerts.fired)} new ({s.alerts.already_fired} fired before) "
+             f"-> {layout.alerts / 'alerts.jsonl'}")
+    timing = ", ".join(f"{k} {v:.1f}s" for k, v in s.seconds.items())
+    _say(f"  time                {timing}")
+    if s.blocked_reason:
+        _say(f"  BLOCKED: {s.blocked_reason}")
+    if s.dbt_error:
+        _say(f"  dbt FAILED: {s.dbt_error}")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from orchestration.pipeline import run_pipeline
+
+    layout = Layout.from_env(args.home).ensure()
+    summary = run_pipeline(layout, say=_say)
+    _print_summary(layout, summary)
+    return 0 if summary.ok else 1
+
+
+def _open_for_sql(layout: Layout, wait_seconds: float = 30.0):  # noqa: ANN202
+    import duckdb
+
+    from ingestion.lake import _parquet_has_files
+
+    if not layout.warehouse.exists():
+        raise SystemExit(f"no warehouse at {layout.warehouse}: run `aiw run` (or `aiw demo`) first")
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        try:
+            con = duckdb.connect(str(layout.warehouse), read_only=True)
+            break
+        except duckdb.IOException:
+            if time.monotonic() > deadline:
+                raise SystemExit("the warehouse is locked by a writer (a dbt build?); try again shortly") from None
+            time.sleep(0.5)
+    # The lake and the alert log as read-only views, so one SQL session sees everything.
+    views = {"lake_raw_interactions": layout.raw_interactions, "lake_raw_feedback": layout.raw_feedback,
+             "lake_quarantine": layout.quarantine}
+    for name, directory in views.items():
+        if _parquet_has_files(directory):
+            con.execute(f"create temp view {name} as select * from read_parquet('{directory}/**/*.parquet', "
+                        "hive_partitioning = true, union_by_name = true)")
+    if _parquet_has_files(layout.manifest):
+        con.execute(f"create temp view lake_manifest as select * from read_parquet('{layout.manifest}/*.parquet')")
+    alert_log = layout.alerts / "alert_log.jsonl"
+    if alert_log.exists() and alert_log.stat().st_size:
+        con.execute(f"create temp view alert_log as select * from read_json('{alert_log}', format='newline_delimited')")
+    return con
+
+
+def cmd_sql(args: argparse.Namespace) -> int:
+    import duckdb
+
+    layout = Layout.from_env(args.home)
+    con = _open_for_sql(layout)
+    try:
+        rel = con.sql(args.query)
+    except duckdb.Error as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if rel is None:
+        return 0
+    columns = rel.columns
+    rows = rel.fetchall()
+    if args.format == "csv":
+        writer = csv.writer(sys.stdout)
+        writer.writerow(columns)
+        writer.writerows(rows)
+    elif args.format == "json":
+        print(json.dumps([dict(zip(columns, r)) for r in rows], default=str, indent=2))
+    else:
+        _print_table(columns, rows)
+    return 0
+
+
+def _print_table(columns: list[str], rows: list[tuple]) -> None:
+    def fmt(v: object) -> str:
+        if v is None:
+            return "NULL"
+        if isinstance(v, float):
+            return f"{v:.6g}" if abs(v) < 1e6 else f"{v:.0f}"
+        return str(v)
+
+    cells = [[fmt(v) for v in r] for r in rows]
+    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
+    print(" | ".join(c.ljust(w) for c, w in zip(columns, widths)))
+    print("-+-".join("-" * w for w in widths))
+    for r in cells:
+        print(" | ".join(v.ljust(w) for v, w in zip(r, widths)))
+    print(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from ingestion.landing import discover
+    from orchestration.pipeline import run_pipeline
+
+    layout = Layout.from_env(args.home).ensure()
+    _say(f"AIW_HOME = {layout.home}")
+    if discover(layout, ("native",)):
+        _say("landing/native already has files: running on them (delete AIW_HOME for a fresh demo)")
+    else:
+        args.end_date, args.files_per_day = None, 1
+        cmd_generate(args)
+    started = time.perf_counter()
+    summary = run_pipeline(layout, say=_say)
+    _print_summary(layout, summary)
+    if summary.ok:
+        con = _open_for_sql(layout)
+        _say("\ntop sessions by cost")
+        _print_table(*_query(con, "select session_id, user_id, interactions, round(cost_usd, 4) as cost_usd, "
+                                  "over_budget from marts.mart_session_cost order by cost_usd desc limit 5"))
+        _say("\ncost by feature")
+        _print_table(*_query(con, "select feature_id, count(*) as interactions, round(sum(cost_usd), 2) as cost_usd, "
+                                  "round(avg(implicit_quality_score), 3) as avg_quality from marts.fct_ai_interactions "
+                                  "group by 1 order by 3 desc"))
+        con.close()
+        if summary.alerts and summary.alerts.fired:
+            _say("\nalerts (first 5)")
+            for alert in summary.alerts.fired[:5]:
+                _say(f"  - {alert.title}")
+    _say(f"\ndemo finished in {time.perf_counter() - started:.1f}s; try: "
+         "aiw sql \"select * from marts.mart_session_cost order by cost_usd desc limit 5\"")
+    return 0 if summary.ok else 1
+
+
+def _query(con, sql: str) -> tuple[list[str], list[tuple]]:  # noqa: ANN001
+    rel = con.sql(sql)
+    return rel.columns, rel.fetchall()
+
+
+def cmd_collector(args: argparse.Namespace) -> int:
+    try:
+        from ingestion.collector import server
+    except ImportError:
+        print("the collector is not part of this build", file=sys.stderr)
+        return 2
+    return server.run(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="aiw", description="AI Analytics Warehouse: LLM events -> lake -> marts -> alerts.")
+    parser.add_argument("--home", help="AIW_HOME (default: $AIW_HOME, else ./.aiw)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    gen = sub.add_parser("generate", help="write synthetic landing files under $AIW_HOME/landing/native/")
+    gen.add_argument("--events", type=int, default=100_000)
+    gen.add_argument("--days", type=int, default=7)
+    gen.add_argument("--seed", type=int, default=7)
+    gen.add_argument("--end-date", help="last generated day, YYYY-MM-DD (default: today, UTC)")
+    gen.add_argument("--files-per-day", type=int, default=1)
+    gen.set_defaults(func=cmd_generate)
+
+    run = sub.add_parser("run", help="load pending landing files, build the marts, evaluate alerts")
+    run.set_defaults(func=cmd_run)
+
+    sql = sub.add_parser("sql", help="read-only SQL against the warehouse (marts.*, lake_* views, alert_log)")
+    sql.add_argument("query")
+    sql.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    sql.set_defaults(func=cmd_sql)
+
+    demo = sub.add_parser("demo", help="generate synthetic events, run everything, print a readable summary")
+    demo.add_argument("--events", type=int, default=100_000)
+    demo.add_argument("--days", type=int, default=7)
+    demo.add_argument("--seed", type=int, default=7)
+    demo.set_defaults(func=cmd_demo)
+
+    try:
+        from ingestion.collector import server
+    except ImportError:
+        server = None
+    if server is not None:
+        col = sub.add_parser("collector", help="serve the HTTP collector that writes landing files")
+        server.add_arguments(col)
+        col.set_defaults(func=cmd_collector)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.home:
+        args.home = str(Path(args.home).resolve())
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

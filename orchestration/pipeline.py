@@ -1,0 +1,123 @@
+"""The main job, in-process: pending landing -> lake (contract-checked) -> dbt marts -> alerts.
+
+`aiw run` and `aiw demo` call `run_pipeline()`. It drives the same Dagster assets the UI shows, so a
+run from the command line appears as ordinary materializations when DAGSTER_HOME is set.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ingestion import lake
+from ingestion.layout import Layout
+from orchestration.alerting.engine import Evaluation, evaluate
+
+
+@dataclass
+class PartitionOutcome:
+    load_date: str
+    metadata: dict[str, Any]
+    check_passed: bool
+    check_description: str
+    check_metadata: dict[str, Any]
+
+
+@dataclass
+class PipelineSummary:
+    partitions: list[PartitionOutcome] = field(default_factory=list)
+    blocked_reason: str | None = None
+    dbt_ok: bool = False
+    dbt_error: str | None = None
+    alerts: Evaluation | None = None
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def total(self, key: str) -> int:
+        return sum(int(p.metadata.get(key, 0) or 0) for p in self.partitions)
+
+    @property
+    def ok(self) -> bool:
+        return self.blocked_reason is None and self.dbt_ok
+
+
+def _value(v: Any) -> Any:
+    return getattr(v, "value", v)
+
+
+def run_pipeline(layout: Layout, say: Callable[[str], None] = print) -> PipelineSummary:
+    """Load every pending load date, build the marts unless a blocking check failed, evaluate alerts."""
+    os.environ["AIW_HOME"] = str(layout.home)  # dbt's profile and lake sources read it
+    layout.ensure()
+    import dagster as dg
+
+    from orchestration.defs.lake.assets import lake_interactions
+    from orchestration.defs.warehouse.assets import warehouse_models
+    from orchestration.defs.warehouse.project import dbt_resource
+    from orchestration.resources import WarehouseSettings
+
+    summary = PipelineSummary()
+    # The CLI prints its own progress; Dagster's per-event debug log would drown it.
+    quiet = {"loggers": {"console": {"config": {"log_level": os.environ.get("AIW_DAGSTER_LOG_LEVEL", "WARNING")}}}}
+    instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
+    resources = {"settings": WarehouseSettings(home=str(layout.home)), "dbt": dbt_resource()}
+    lake_asset = lake_interactions
+    dates = lake.pending_load_dates(layout)
+    say(f"{len(dates)} load date(s) with new landing files" + (f": {', '.join(dates)}" if dates else ""))
+    started = time.perf_counter()
+    for load_date in dates:
+        result = dg.materialize([lake_asset], partition_key=load_date, instance=instance, resources=resources,
+                                run_config=quiet, raise_on_error=False)
+        mats = result.get_asset_materialization_events()
+        metadata = {k: _value(v) for k, v in mats[0].materialization.metadata.items()} if mats else {}
+        checks = result.get_asset_check_evaluations()
+        check = checks[0] if checks else None
+        outcome = PartitionOutcome(
+            load_date, metadata, bool(check and check.passed),
+            (check.description or "") if check else "asset failed: " + _failure(result),
+            {k: _value(v) for k, v in check.metadata.items()} if check else {})
+        summary.partitions.append(outcome)
+        say(f"  {load_date}: {metadata.get('files_loaded', 0)} file(s), {metadata.get('accepted', 0)} accepted, "
+            f"{metadata.get('quarantined', 0)} quarantined, {metadata.get('duplicates_dropped', 0)} duplicates; "
+            f"contract {'passed' if outcome.check_passed else 'FAILED: ' + outcome.check_description}")
+        if not outcome.check_passed:
+            for example in outcome.check_metadata.get("quarantine_examples", [])[:5]:
+                say(f"    {example}")
+    summary.seconds["load"] = time.perf_counter() - started
+
+    failed = [p for p in summary.partitions if not p.check_passed]
+    if failed:
+        summary.blocked_reason = "; ".join(f"load date {p.load_date}: {p.check_description}" for p in failed)
+        say(f"marts not built: the event contract check failed ({summary.blocked_reason})")
+        return summary
+    if not layout.raw_interactions.exists() or not any(layout.raw_interactions.rglob("*.parquet")):
+        summary.blocked_reason = f"nothing in the lake yet: put files under {layout.landing_dir('native')}"
+        say(summary.blocked_reason)
+        return summary
+
+    say("building marts (dbt build)")
+    started = time.perf_counter()
+    result = dg.materialize([warehouse_models], instance=instance, resources=resources, run_config=quiet,
+                            raise_on_error=False)
+    summary.seconds["dbt"] = time.perf_counter() - started
+    summary.dbt_ok = result.success
+    if not result.success:
+        summary.dbt_error = _failure(result)
+        say(f"dbt build failed: {summary.dbt_error}")
+        return summary
+
+    started = time.perf_counter()
+    summary.alerts = evaluate(layout)
+    summary.seconds["alerts"] = time.perf_counter() - started
+    if summary.alerts.skipped_reason:
+        say(f"alerts not evaluated: {summary.alerts.skipped_reason}")
+    return summary
+
+
+def _failure(result: Any) -> str:
+    for event in result.all_events:
+        if event.is_failure and event.step_failure_data is not None:
+            return event.step_failure_data.error.message.strip().splitlines()[0]
+    return "see the Dagster logs"
