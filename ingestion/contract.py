@@ -223,8 +223,8 @@ def validate_record(record: Any, now_ms: int) -> list[str]:
     if rtype == "interaction":
         for rule in INTERACTION_RULES:
             left, right = record.get(rule.left), record.get(rule.right)
-            if (rule.left in record and rule.right in record and _json_kind_ok("number", left)
-                    and _json_kind_ok("number", right) and left > right):
+            typed_ok = rule_type(rule.left) not in broken and rule_type(rule.right) not in broken
+            if typed_ok and isinstance(left, (int, float)) and isinstance(right, (int, float)) and left > right:
                 broken.append(rule.name)
     elif record.get("kind") == "rating" and record.get("rating") is None:
         broken.append(RULE_RATING_REQUIRED)
@@ -261,3 +261,7 @@ def contract_markdown() -> str:
               "## Feedback records (`record_type: \"feedback\"`)", "", *rows(FEEDBACK_FIELDS), "",
               f"- `{RULE_RATING_REQUIRED}`: `rating` is required when `kind` is `rating`", ""]
     return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(contract_markdown())

@@ -127,7 +127,7 @@ def cmd_sql(args: argparse.Namespace) -> int:
         writer.writerow(columns)
         writer.writerows(rows)
     elif args.format == "json":
-        print(json.dumps([dict(zip(columns, r)) for r in rows], default=str, indent=2))
+        print(json.dumps([dict(zip(columns, r, strict=False)) for r in rows], default=str, indent=2))
     else:
         _print_table(columns, rows)
     return 0
@@ -143,10 +143,10 @@ def _print_table(columns: list[str], rows: list[tuple]) -> None:
 
     cells = [[fmt(v) for v in r] for r in rows]
     widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
-    print(" | ".join(c.ljust(w) for c, w in zip(columns, widths)))
+    print(" | ".join(c.ljust(w) for c, w in zip(columns, widths, strict=False)))
     print("-+-".join("-" * w for w in widths))
     for r in cells:
-        print(" | ".join(v.ljust(w) for v, w in zip(r, widths)))
+        print(" | ".join(v.ljust(w) for v, w in zip(r, widths, strict=False)))
     print(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
 
 
@@ -198,7 +198,8 @@ def cmd_collector(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="aiw", description="AI Analytics Warehouse: LLM events -> lake -> marts -> alerts.")
+    parser = argparse.ArgumentParser(
+        prog="aiw", description="AI Analytics Warehouse: LLM events -> lake -> marts -> alerts.")
     parser.add_argument("--home", help="AIW_HOME (default: $AIW_HOME, else ./.aiw)")
     sub = parser.add_subparsers(dest="command", required=True)
 

@@ -119,7 +119,7 @@ def evaluate(layout: Layout, rules: dict[str, Rule] | None = None, sinks: list[S
     finally:
         con.close()
     sinks = sinks if sinks is not None else default_sinks(layout)
-    stamp = (now or dt.datetime.now(dt.timezone.utc)).isoformat(timespec="seconds")
+    stamp = (now or dt.datetime.now(dt.UTC)).isoformat(timespec="seconds")
     log = AlertLog(layout)
     with log.locked():
         seen = log.fired_keys()

@@ -10,7 +10,8 @@ from orchestration.resources import WarehouseSettings
 def _alert_sensor(rule_name: str) -> dg.SensorDefinition:
     @dg.sensor(name=f"{rule_name}_alerts", minimum_interval_seconds=60,
                default_status=dg.DefaultSensorStatus.RUNNING,
-               description=f"Fires one alert per {rule_name.replace('_', ' ')} finding (once ever; see AIW_HOME/alerts).")
+               description=f"Fires one alert per {rule_name.replace('_', ' ')} finding "
+                           "(once ever; see AIW_HOME/alerts).")
     def _sensor(context: dg.SensorEvaluationContext, settings: WarehouseSettings) -> dg.SkipReason:
         result = evaluate(settings.layout(), rules={rule_name: RULES[rule_name]})
         if result.skipped_reason:

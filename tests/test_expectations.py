@@ -1,0 +1,36 @@
+"""Great Expectations on DuckDB really evaluates (the persisted-connection fix works) and can fail."""
+
+from __future__ import annotations
+
+import duckdb
+
+from expectations.runner import validate_parquet
+from expectations.suite import expectation_specs
+from ingestion import lake
+from tests.conftest import NOW_MS, event, write_landing
+
+
+def test_suite_passes_on_accepted_rows_and_catches_a_row_the_loader_did_not_write(layout):
+    write_landing(layout, "a.ndjson", [event(i) for i in range(20)])
+    lake.load_partition(layout, "2026-11-20", now_ms=NOW_MS)
+    glob = f"{layout.raw_interactions}/**/*.parquet"
+    report = validate_parquet(glob, NOW_MS)
+    assert report.rows == 20
+    # Every expectation ran for real: a metric that silently failed would show up as an error here.
+    assert [o for o in report.outcomes if o.error] == []
+    assert report.success, report.failed
+    assert len(report.outcomes) == len(expectation_specs(NOW_MS))
+
+    # A lake file written by something other than the loader, breaking three rules at once.
+    rogue = layout.raw_interactions / "load_date=2026-11-20" / "rogue.parquet"
+    duckdb.sql(f"""copy (select * replace ('e3' as event_id, 9999.0 as ttft_ms, 1.5 as implicit_quality_score)
+                         from read_parquet('{glob}') limit 1) to '{rogue}' (format parquet)""")
+    report = validate_parquet(glob, NOW_MS)
+    failed = {(o.expectation, o.column): o for o in report.failed}
+    assert set(failed) == {
+        ("expect_column_values_to_be_unique", "event_id"),
+        ("expect_column_values_to_be_between", "implicit_quality_score"),
+        ("expect_column_pair_values_a_to_be_greater_than_b", "total_latency_ms >= ttft_ms"),
+    }
+    assert failed[("expect_column_values_to_be_between", "implicit_quality_score")].unexpected_count == 1
+    assert failed[("expect_column_values_to_be_between", "implicit_quality_score")].examples == ["e3"]
