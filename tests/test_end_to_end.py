@@ -107,7 +107,8 @@ def test_second_run_changes_nothing_and_a_late_event_lands_in_its_session(run, c
     assert (n, tokens) == (old[2] + 1, old[3] + 15)
     assert cost == pytest.approx(old[4] + 0.125, abs=1e-9)
     date_of = "select event_date from marts.fct_ai_interactions where event_id = '{}'"
-    assert warehouse_rows(layout, date_of.format("e99999")) == warehouse_rows(layout, date_of.format(target["event_id"]))
+    late_date = warehouse_rows(layout, date_of.format("e99999"))
+    assert late_date == warehouse_rows(layout, date_of.format(target["event_id"]))
 
 
 def test_sql_command_answers_in_json(run, capsys):
