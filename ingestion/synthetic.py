@@ -239,9 +239,9 @@ def _break(event: dict[str, Any], rule_kind: int, rng: random.Random, now_ms: in
 def generate(layout: Layout, opts: Options, keep_records: bool = False) -> Generation:
     """Write synthetic landing files and return the ground truth of what they contain."""
     rng = random.Random(opts.seed)
-    end = opts.end_date or dt.datetime.now(dt.timezone.utc).date()
+    end = opts.end_date or dt.datetime.now(dt.UTC).date()
     start = end - dt.timedelta(days=opts.days - 1)
-    now_ms = int(dt.datetime.combine(end + dt.timedelta(days=1), dt.time(), dt.timezone.utc).timestamp() * 1000)
+    now_ms = int(dt.datetime.combine(end + dt.timedelta(days=1), dt.time(), dt.UTC).timestamp() * 1000)
     reg = opts.regression
     if reg.from_day == 0:
         reg = Regression(**{**reg.__dict__, "from_day": opts.days // 2})
@@ -257,7 +257,7 @@ def generate(layout: Layout, opts: Options, keep_records: bool = False) -> Gener
     bad_kind = 0
     for day in range(opts.days):
         day_start = int(dt.datetime.combine(start + dt.timedelta(days=day), dt.time(),
-                                            dt.timezone.utc).timestamp() * 1000)
+                                            dt.UTC).timestamp() * 1000)
         produced = 0
         target = per_day if day < opts.days - 1 else opts.events - per_day * (opts.days - 1)
         whale_sessions = 2
