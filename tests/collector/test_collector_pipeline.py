@@ -1,4 +1,4 @@
-"""End to end: events POSTed to the collector are loaded into the lake with the counts acknowledged;
+"""End to end: events POSTed to the collector come out in the marts after `aiw run`, counts as acknowledged;
 and the load benchmark, at a tiny size, reconciles landing with acknowledgements."""
 
 from __future__ import annotations
@@ -9,11 +9,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import duckdb
 import orjson
+import pytest
 
-from ingestion.lake import load_partition, pending_load_dates
+from ingestion.lake import pending_load_dates
 from ingestion.layout import Layout
 from ingestion.synthetic import Options, generate
+from orchestration.cli import main
 
 from .conftest import REPO, Collector
 
@@ -48,14 +51,20 @@ def test_collected_events_load_into_the_lake_with_acknowledged_counts(tmp_path: 
     layout = Layout.from_env(home)
     today = dt.datetime.now(dt.UTC).date().isoformat()
     assert pending_load_dates(layout) == [today]
-    result = load_partition(layout, today)
-    assert acknowledged == len(records)
-    assert result.lines == len(records) + 1 + 50
-    assert result.total("accepted") == len(records)
-    assert result.total("feedback_accepted") == 1
-    assert result.duplicates == 50
-    assert result.quarantined == 0
+    assert main(["--home", str(home), "run"]) == 0  # landing -> lake -> marts -> alerts
     assert pending_load_dates(layout) == []
+    assert acknowledged == len(records)
+    (lines, accepted, feedback_accepted, duplicates, quarantined), = duckdb.sql(
+        f"select sum(lines), sum(accepted), sum(feedback_accepted), sum(duplicates), sum(quarantined) "
+        f"from read_parquet('{layout.manifest}/*.parquet')").fetchall()
+    assert (lines, accepted, feedback_accepted, duplicates, quarantined) == (len(records) + 51, len(records), 1, 50, 0)
+    con = duckdb.connect(str(layout.warehouse), read_only=True)
+    n, cost = con.execute("select count(*), sum(cost_usd) from marts.fct_ai_interactions").fetchone()
+    sessions = con.execute("select count(*) from marts.mart_session_cost").fetchone()[0]
+    con.close()
+    assert n == len(records)
+    assert cost == pytest.approx(sum(r["estimated_cost_usd"] for r in records), abs=1e-9)
+    assert sessions == len({r["session_id"] for r in records})
 
 
 def test_benchmark_at_a_tiny_size_reconciles(tmp_path: Path) -> None:
