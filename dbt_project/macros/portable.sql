@@ -21,3 +21,68 @@
 {% macro duckdb__lake_parquet(subdir) -%}
     read_parquet('{{ env_var("AIW_HOME", ".aiw") }}/lake/{{ subdir }}/**/*.parquet', hive_partitioning = true, union_by_name = true)
 {%- endmacro %}
+
+{#- Continuous percentile (linear interpolation), as an aggregate. -#}
+{% macro percentile_cont(expr, fraction) -%}
+    {{ return(adapter.dispatch('percentile_cont', 'ai_analytics_warehouse')(expr, fraction)) }}
+{%- endmacro %}
+
+{% macro default__percentile_cont(expr, fraction) -%}
+    percentile_cont({{ fraction }}) within group (order by {{ expr }})
+{%- endmacro %}
+
+{% macro duckdb__percentile_cont(expr, fraction) -%}
+    quantile_cont({{ expr }}, {{ fraction }})
+{%- endmacro %}
+
+{#- The value of `expr` on the row where `order_by` is largest (DuckDB arg_max, Spark max_by). -#}
+{% macro value_at_max(expr, order_by) -%}
+    {{ return(adapter.dispatch('value_at_max', 'ai_analytics_warehouse')(expr, order_by)) }}
+{%- endmacro %}
+
+{% macro default__value_at_max(expr, order_by) -%}
+    max_by({{ expr }}, {{ order_by }})
+{%- endmacro %}
+
+{% macro duckdb__value_at_max(expr, order_by) -%}
+    arg_max({{ expr }}, {{ order_by }})
+{%- endmacro %}
+
+{#- String prefix test. -#}
+{% macro starts_with(text, prefix) -%}
+    {{ return(adapter.dispatch('starts_with', 'ai_analytics_warehouse')(text, prefix)) }}
+{%- endmacro %}
+
+{% macro default__starts_with(text, prefix) -%}
+    startswith({{ text }}, {{ prefix }})
+{%- endmacro %}
+
+{% macro duckdb__starts_with(text, prefix) -%}
+    starts_with({{ text }}, {{ prefix }})
+{%- endmacro %}
+
+{#- Whole days from `start` to `end` (dates). -#}
+{% macro days_between(start, end) -%}
+    {{ return(adapter.dispatch('days_between', 'ai_analytics_warehouse')(start, end)) }}
+{%- endmacro %}
+
+{% macro default__days_between(start, end) -%}
+    datediff({{ end }}, {{ start }})
+{%- endmacro %}
+
+{% macro duckdb__days_between(start, end) -%}
+    date_diff('day', {{ start }}, {{ end }})
+{%- endmacro %}
+
+{#- A date plus n days. -#}
+{% macro add_days(date_expr, n) -%}
+    {{ return(adapter.dispatch('add_days', 'ai_analytics_warehouse')(date_expr, n)) }}
+{%- endmacro %}
+
+{% macro default__add_days(date_expr, n) -%}
+    date_add({{ date_expr }}, {{ n }})
+{%- endmacro %}
+
+{% macro duckdb__add_days(date_expr, n) -%}
+    cast({{ date_expr }} + to_days(cast({{ n }} as integer)) as date)
+{%- endmacro %}
