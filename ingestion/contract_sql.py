@@ -1,8 +1,8 @@
 """The contract compiled to DuckDB SQL, so the loader validates millions of rows without Python loops.
 
 `staged_select()` turns a relation of raw lines `(file_idx, line_no, line)` into one row per
-line (blank lines get record_type 'blank') with every contract field typed (NULL when absent, null or of the wrong JSON type)
-and `rules`, the list of contract rules the line breaks, in the order `ingestion.contract`
+line (blank lines get record_type 'blank') with every contract field typed (NULL when absent, null or
+of the wrong JSON type) and `rules`, the list of contract rules the line breaks, in the order `ingestion.contract`
 checks them (the first one is the reason shown to people). It is generated from the tables in
 `ingestion.contract`, so it cannot drift from the Python reference validator; a test runs both on
 the same lines and compares.

@@ -117,7 +117,7 @@ def read_manifest(layout: Layout) -> dict[str, dict[str, object]]:
     rows = con.execute(f"select * from read_parquet({_q(layout.manifest / '*.parquet')})").fetchall()
     names = [d[0] for d in con.description]
     con.close()
-    return {r[names.index("relative_path")]: dict(zip(names, r)) for r in rows}
+    return {r[names.index("relative_path")]: dict(zip(names, r, strict=True)) for r in rows}
 
 
 def committed_load_ids(layout: Layout) -> set[str]:
@@ -208,7 +208,7 @@ def load_partition(layout: Layout, load_date: str, *, now_ms: int | None = None,
         return result
 
     now_ms = now_ms if now_ms is not None else int(time.time() * 1000)
-    loaded_at = dt.datetime.fromtimestamp(now_ms / 1000, tz=dt.timezone.utc).replace(tzinfo=None)
+    loaded_at = dt.datetime.fromtimestamp(now_ms / 1000, tz=dt.UTC).replace(tzinfo=None)
     fingerprints = [fingerprint(f.path) for f in files]
     batch_digest = hashlib.sha256("".join(sha for _size, sha in fingerprints).encode()).hexdigest()[:10]
     load_id = f"{load_date}T{loaded_at:%H%M%S}-{batch_digest}"
@@ -269,7 +269,7 @@ def _decide(con: duckdb.DuckDBPyConnection, layout: Layout) -> None:
             f"select 'feedback', feedback_id, content_hash from read_parquet("
             f"{_q(layout.glob(layout.raw_feedback))}, hive_partitioning = true, union_by_name = true)")
     con.execute(f"create temp table history as {' union all '.join(history_parts)}")
-    con.execute(f"""
+    con.execute("""
         create temp table decided as
         with ranked as (
           select v.*,

@@ -46,7 +46,7 @@ def load_date_of(path: Path, relative_path: str) -> str:
         except ValueError:
             continue
     mtime = path.stat().st_mtime
-    return dt.datetime.fromtimestamp(mtime, tz=dt.timezone.utc).date().isoformat()
+    return dt.datetime.fromtimestamp(mtime, tz=dt.UTC).date().isoformat()
 
 
 def discover(layout: Layout, sources: tuple[str, ...]) -> list[LandingFile]:

@@ -32,6 +32,7 @@ import orjson
 
 from ingestion import contract as c
 from ingestion.layout import Layout
+from ingestion.quality import producer_quality
 
 # (model_id, provider, input $/MTok, cached input $/MTok, output $/MTok, ttft median ms, ms per output token)
 MODELS: dict[str, tuple[str, float, float, float, float, float]] = {
@@ -104,20 +105,6 @@ class Generation:
     @property
     def quarantined(self) -> int:
         return sum(self.planted.values())
-
-
-def producer_quality(regenerated: bool, edited: bool, latency_ms: float, prompt: int, completion: int) -> float:
-    """The implicit-quality formula producers use today (DESIGN section 5)."""
-    score = 1.0
-    if regenerated:
-        score -= 0.3
-    if edited:
-        score -= 0.15
-    if latency_ms > 3000:
-        score *= 0.6
-    if completion / max(prompt, 1) > 2.5:
-        score -= 0.1
-    return min(1.0, max(0.0, score))
 
 
 def _list_price(model: str, prompt: int, cached: int, completion: int) -> float:
@@ -239,9 +226,9 @@ def _break(event: dict[str, Any], rule_kind: int, rng: random.Random, now_ms: in
 def generate(layout: Layout, opts: Options, keep_records: bool = False) -> Generation:
     """Write synthetic landing files and return the ground truth of what they contain."""
     rng = random.Random(opts.seed)
-    end = opts.end_date or dt.datetime.now(dt.timezone.utc).date()
+    end = opts.end_date or dt.datetime.now(dt.UTC).date()
     start = end - dt.timedelta(days=opts.days - 1)
-    now_ms = int(dt.datetime.combine(end + dt.timedelta(days=1), dt.time(), dt.timezone.utc).timestamp() * 1000)
+    now_ms = int(dt.datetime.combine(end + dt.timedelta(days=1), dt.time(), dt.UTC).timestamp() * 1000)
     reg = opts.regression
     if reg.from_day == 0:
         reg = Regression(**{**reg.__dict__, "from_day": opts.days // 2})
@@ -257,7 +244,7 @@ def generate(layout: Layout, opts: Options, keep_records: bool = False) -> Gener
     bad_kind = 0
     for day in range(opts.days):
         day_start = int(dt.datetime.combine(start + dt.timedelta(days=day), dt.time(),
-                                            dt.timezone.utc).timestamp() * 1000)
+                                            dt.UTC).timestamp() * 1000)
         produced = 0
         target = per_day if day < opts.days - 1 else opts.events - per_day * (opts.days - 1)
         whale_sessions = 2
