@@ -46,6 +46,15 @@ def _response_text(response: Any) -> str | None:
     return getattr(message, "content", None) if message is not None else None
 
 
+def _is_async(client: Any, create: Any) -> bool:
+    """True for AsyncOpenAI-style clients (their `create` is wrapped, so it does not look like a coroutine)."""
+    try:
+        from openai import AsyncOpenAI
+    except ImportError:  # the SDK works without the openai extra; such a client is duck-typed
+        AsyncOpenAI = ()  # noqa: N806
+    return isinstance(client, AsyncOpenAI) or inspect.iscoroutinefunction(create)
+
+
 def instrument_openai(client: Any, *, feature_id: str, session_id: str | None = None, user_id: str | None = None,
                       routing_strategy: str | None = None, provider: str = "openai",
                       emitter: BatchEmitter | None = None, include_usage: bool = True) -> Any:
@@ -99,7 +108,7 @@ def instrument_openai(client: Any, *, feature_id: str, session_id: str | None = 
 
         return StreamTracker(stream, started_at=started, on_finish=finish, hide_usage_chunk=hide)
 
-    if inspect.iscoroutinefunction(original):
+    if _is_async(client, original):
         @functools.wraps(original)
         async def create_async(*args: Any, **kwargs: Any) -> Any:
             kwargs, stream, hide = prepare(kwargs)
