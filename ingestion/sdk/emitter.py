@@ -27,7 +27,7 @@ from typing import Any, Literal
 
 from ingestion.layout import Layout
 from ingestion.sdk.spill import SpillDir, SpillFile
-from ingestion.sdk.transports import Transport, TransportError
+from ingestion.sdk.transports import Transport, TransportError, ndjson
 
 log = logging.getLogger("ingestion.sdk")
 
@@ -212,11 +212,12 @@ class BatchEmitter:
 
     def _deliver(self, records: list[dict[str, Any]]) -> None:
         spill_file: SpillFile | None = None
+        data = ndjson(records)  # encoded once, for the journal and for the transport
         try:
-            spill_file = self.spill.journal(records)
+            spill_file = self.spill.journal(records, data)
         except OSError as exc:
             log.warning("aiw: cannot journal a batch (%s); sending it without a safety copy", exc)
-        if self._attempt(records):
+        if self._attempt(records, data):
             if spill_file is not None:
                 spill_file.delivered()
             return
@@ -231,11 +232,15 @@ class BatchEmitter:
         log.warning("aiw: %d record(s) spilled to %s after %d retries", len(records), spill_file.path,
                     self.max_retries)
 
-    def _attempt(self, records: list[dict[str, Any]]) -> bool:
+    def _attempt(self, records: list[dict[str, Any]], data: bytes | None = None) -> bool:
         """Send with retries and backoff; True when the transport acknowledged the batch."""
+        send_ndjson = getattr(self.transport, "send_ndjson", None) if data is not None else None
         for attempt in range(self.max_retries + 1):
             try:
-                self.transport.send(records)
+                if send_ndjson is not None:
+                    send_ndjson(data, len(records))
+                else:
+                    self.transport.send(records)
             except TransportError as exc:
                 if not exc.retryable:
                     log.warning("aiw: batch rejected, not retrying: %s", exc)

@@ -104,15 +104,32 @@ def build_interaction(
         "implicit_quality_score": quality,
         "is_error": is_error,
     }
-    # Optional fields only when known (a missing optional field and a null one mean the same).
-    for name, value in (("user_id", pseudonymous_user_id(user_id) if user_id else None),
-                        ("routing_strategy", routing_strategy), ("stream_chunks_received", stream_chunks_received),
-                        ("cached_tokens", cached_tokens), ("cache_write_tokens", cache_write_tokens),
-                        ("reasoning_tokens", reasoning_tokens), ("explicit_rating", explicit_rating),
-                        ("provider", provider), ("prompt_hash", prompt_hash), ("response_hash", response_hash),
-                        ("trace_id", trace_id), ("sample_rate", sample_rate)):
-        if value is not None:
-            record[name] = value
+    # Optional fields only when known (a missing optional field and a null one mean the same). Plain ifs:
+    # this runs on the caller's thread for every event.
+    if user_id:
+        record["user_id"] = pseudonymous_user_id(user_id)
+    if routing_strategy is not None:
+        record["routing_strategy"] = routing_strategy
+    if stream_chunks_received is not None:
+        record["stream_chunks_received"] = stream_chunks_received
+    if cached_tokens is not None:
+        record["cached_tokens"] = cached_tokens
+    if cache_write_tokens is not None:
+        record["cache_write_tokens"] = cache_write_tokens
+    if reasoning_tokens is not None:
+        record["reasoning_tokens"] = reasoning_tokens
+    if explicit_rating is not None:
+        record["explicit_rating"] = explicit_rating
+    if provider is not None:
+        record["provider"] = provider
+    if prompt_hash is not None:
+        record["prompt_hash"] = prompt_hash
+    if response_hash is not None:
+        record["response_hash"] = response_hash
+    if trace_id is not None:
+        record["trace_id"] = trace_id
+    if sample_rate is not None:
+        record["sample_rate"] = sample_rate
     return record
 
 

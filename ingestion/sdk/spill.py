@@ -65,15 +65,16 @@ class SpillDir:
         self._seq = itertools.count()
         self._nonce = os.urandom(3).hex()
 
-    def journal(self, records: list[dict[str, Any]]) -> SpillFile:
-        """Write a batch under a new name and keep it locked until `delivered()` or `keep()`."""
+    def journal(self, records: list[dict[str, Any]], data: bytes | None = None) -> SpillFile:
+        """Write a batch (`data`: its NDJSON, when already encoded) under a new name, locked until
+        `delivered()` or `keep()`."""
         name = f"batch-{time.time_ns()}-{os.getpid()}-{self._nonce}-{next(self._seq):08d}{SUFFIX}"
         final = self.path / name
         tmp = self.path / f".{name}.tmp"
         fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)  # locked before the final name exists: no one can claim it early
-            view = memoryview(ndjson(records))
+            view = memoryview(data if data is not None else ndjson(records))
             while view:
                 view = view[os.write(fd, view):]
             os.replace(tmp, final)

@@ -29,7 +29,11 @@ class TransportError(Exception):
 
 
 class Transport(Protocol):
-    """Delivers one batch of records durably, or raises."""
+    """Delivers one batch of records durably, or raises.
+
+    A transport may also offer `send_ndjson(data: bytes, count: int)`: the emitter serializes each batch
+    once (for its journal) and hands those bytes over instead of the records, saving a second encoding.
+    """
 
     def send(self, records: list[dict[str, Any]]) -> None: ...
 
@@ -76,13 +80,17 @@ class LandingTransport:
         self._nonce = os.urandom(3).hex()  # two processes with the same pid (containers) never collide
 
     def send(self, records: list[dict[str, Any]]) -> None:
+        self.send_ndjson(ndjson(records), len(records))
+
+    def send_ndjson(self, data: bytes, count: int) -> None:
+        """Write one batch, already encoded as NDJSON, as one landing file."""
         now = dt.datetime.now(dt.UTC)
         # The directory date is the load date the loader uses; event dates come from each record.
         directory = self.layout.landing_dir("native") / now.date().isoformat()
         name = f"{self.prefix}-{now:%H%M%S%f}-{os.getpid()}-{self._nonce}-{next(self._seq):06d}.ndjson"
         try:
             directory.mkdir(parents=True, exist_ok=True)
-            write_atomically(directory / name, ndjson(records), fsync=self.fsync)
+            write_atomically(directory / name, data, fsync=self.fsync)
         except OSError as exc:
             raise TransportError(f"cannot write landing file under {directory}: {exc}") from exc
 
@@ -101,7 +109,14 @@ class HttpTransport:
         self.timeout = timeout
 
     def send(self, records: list[dict[str, Any]]) -> None:
-        body = gzip.compress(orjson.dumps(records), compresslevel=5)
+        self._post(orjson.dumps(records), len(records))
+
+    def send_ndjson(self, data: bytes, count: int) -> None:
+        """POST one batch given as NDJSON, re-framed as the JSON array the collector documents."""
+        self._post(b"[" + b",".join(data.splitlines()) + b"]", count)
+
+    def _post(self, payload: bytes, count: int) -> None:
+        body = gzip.compress(payload, compresslevel=5)
         request = urllib.request.Request(self.url, data=body, method="POST", headers={
             "Content-Type": "application/json", "Content-Encoding": "gzip",
             "Authorization": f"Bearer {self.token}"})
@@ -110,7 +125,7 @@ class HttpTransport:
                 response.read()
         except urllib.error.HTTPError as exc:
             detail = exc.read(300).decode("utf-8", "replace")
-            raise TransportError(f"collector answered {exc.code} for {len(records)} records: {detail}",
+            raise TransportError(f"collector answered {exc.code} for {count} records: {detail}",
                                  retryable=exc.code in self.RETRYABLE_STATUS) from exc
         except (urllib.error.URLError, OSError, TimeoutError) as exc:
             raise TransportError(f"collector at {self.url} unreachable: {exc}") from exc
