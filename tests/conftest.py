@@ -147,7 +147,7 @@ class _CollectorHandler(BaseHTTPRequestHandler):
 
 
 def _serve(server: ThreadingHTTPServer) -> Iterator[Any]:
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
     thread.start()
     try:
         yield server
