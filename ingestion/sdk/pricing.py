@@ -26,7 +26,7 @@ _PROBE = 1_000_000  # tokens per probe: per-token rates come out exact to the US
 
 @dataclass(frozen=True)
 class Rates:
-    """USD per token for each token kind, for one model on one day (None: tiered, price each call)."""
+    """USD per token for each token kind, for one model on one day (models without tiered prices)."""
 
     input: float
     cache_read: float
