@@ -28,6 +28,8 @@ _EMAIL_RE = re.compile(EMAIL)
 _SSN_RE = re.compile(SSN)
 _PHONE_RE = re.compile(PHONE)
 _CARD_RE = re.compile(CARD_CANDIDATE)
+_DIGIT_OR_AT_RE = re.compile(r"[0-9@]")
+_DIGIT_RE = re.compile(r"[0-9]")
 
 
 def luhn_valid(digits: str) -> bool:
@@ -50,12 +52,20 @@ def _card_sub(match: re.Match[str]) -> str:
 
 def scrub(text: str) -> str:
     """Replace e-mails, SSNs, card numbers (Luhn-checked) and phone numbers with placeholders."""
-    if not text or not any(c.isdigit() or c == "@" for c in text):
+    if not text or not _DIGIT_OR_AT_RE.search(text):
         return text  # the common case: ids and names with nothing to scrub
-    text = _EMAIL_RE.sub(REDACTED["email"], text)
-    text = _SSN_RE.sub(REDACTED["ssn"], text)
-    text = _CARD_RE.sub(_card_sub, text)
-    return _PHONE_RE.sub(REDACTED["phone"], text)
+    # Each pattern runs only when the text could hold a match (an e-mail needs an '@', an SSN 9 digits, a
+    # phone 10, a card 13): the regexes cost microseconds per call and the SDK scrubs on the caller's thread.
+    if "@" in text:
+        text = _EMAIL_RE.sub(REDACTED["email"], text)
+    digits = len(_DIGIT_RE.findall(text))
+    if digits >= 9 and "-" in text:
+        text = _SSN_RE.sub(REDACTED["ssn"], text)
+    if digits >= 13:
+        text = _CARD_RE.sub(_card_sub, text)
+    if digits >= 10:
+        text = _PHONE_RE.sub(REDACTED["phone"], text)
+    return text
 
 
 def scrub_sql(expr: str) -> str:

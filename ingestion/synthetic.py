@@ -32,6 +32,7 @@ import orjson
 
 from ingestion import contract as c
 from ingestion.layout import Layout
+from ingestion.quality import producer_quality
 
 # (model_id, provider, input $/MTok, cached input $/MTok, output $/MTok, ttft median ms, ms per output token)
 MODELS: dict[str, tuple[str, float, float, float, float, float]] = {
@@ -104,20 +105,6 @@ class Generation:
     @property
     def quarantined(self) -> int:
         return sum(self.planted.values())
-
-
-def producer_quality(regenerated: bool, edited: bool, latency_ms: float, prompt: int, completion: int) -> float:
-    """The implicit-quality formula producers use today (DESIGN section 5)."""
-    score = 1.0
-    if regenerated:
-        score -= 0.3
-    if edited:
-        score -= 0.15
-    if latency_ms > 3000:
-        score *= 0.6
-    if completion / max(prompt, 1) > 2.5:
-        score -= 0.1
-    return min(1.0, max(0.0, score))
 
 
 def _list_price(model: str, prompt: int, cached: int, completion: int) -> float:
