@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import itertools
 import math
 import random
 from collections import Counter
@@ -38,9 +39,13 @@ from ingestion.quality import producer_quality
 MODELS: dict[str, tuple[str, float, float, float, float, float]] = {
     "gpt-4o": ("openai", 2.50, 1.25, 10.00, 620.0, 11.0),
     "gpt-4o-mini": ("openai", 0.15, 0.075, 0.60, 380.0, 7.0),
-    "claude-3-5-sonnet": ("anthropic", 3.00, 0.30, 15.00, 750.0, 13.0),
+    "claude-3-5-sonnet": ("anthropic", 3.00, 0.30, 15.00, 600.0, 13.0),
     "claude-3-5-haiku": ("anthropic", 0.80, 0.08, 4.00, 420.0, 8.0),
 }
+# A response served from the application's cache is charged this share of the model call (the dbt var
+# cache_hit_cost_ratio documents the figure); producers estimate cache hits the same way.
+CACHE_HIT_COST_RATIO = 0.15
+
 MODEL_VERSIONS = {"gpt-4o": "2024-08-06", "gpt-4o-mini": "2024-07-18",
                   "claude-3-5-sonnet": "20241022", "claude-3-5-haiku": "20241022"}
 
@@ -83,6 +88,7 @@ class Options:
     users: int = 2_000
     files_per_day: int = 1
     whale_user: str = "u_whale"
+    whale_sessions_per_day: int = 8  # ~$13 a day: over the $20 7-day user budget on day 2
     duplicate_response_share: float = 0.01  # answers that repeat an earlier identical answer
     regression: Regression = field(default_factory=Regression)
 
@@ -98,6 +104,7 @@ class Generation:
     duplicates: int = 0
     planted: Counter[str] = field(default_factory=Counter)  # contract rule -> lines breaking it
     valid_records: list[dict[str, Any]] = field(default_factory=list)  # kept when keep_records=True
+    valid_feedback_records: list[dict[str, Any]] = field(default_factory=list)  # likewise
     regression_version: str = ""
     regression_day: str = ""
     whale_user: str = ""
@@ -117,12 +124,15 @@ class _Builder:
 
     def __init__(self, opts: Options, rng: random.Random) -> None:
         self.o, self.rng = opts, rng
-        self.user_weights = [1.0 / (i + 1) ** 0.8 for i in range(opts.users)]
+        # Heavy-tailed activity (Zipf, exponent 0.5): the busiest regular user makes ~1% of sessions,
+        # well under the default rolling budgets; only the planted whale blows them.
+        self.user_cum_weights = list(itertools.accumulate(1.0 / (i + 1) ** 0.5 for i in range(opts.users)))
+        self.user_ids = range(opts.users)
         self.recent_responses: list[str] = []
         self.seq = 0
 
     def user(self) -> str:
-        return f"u_{self.rng.choices(range(self.o.users), self.user_weights)[0]:05d}"
+        return f"u_{self.rng.choices(self.user_ids, cum_weights=self.user_cum_weights)[0]:05d}"
 
     def session(self, day_idx: int, day_start_ms: int, whale: bool = False) -> list[dict[str, Any]]:
         rng, o = self.rng, self.o
@@ -130,7 +140,7 @@ class _Builder:
         primary, fallback, mean_prompt, mean_completion = FEATURES[feature]
         if whale:
             feature, primary, fallback = "code_review", "claude-3-5-sonnet", "gpt-4o"
-            mean_prompt, mean_completion = 60_000, 2_000
+            mean_prompt, mean_completion = 100_000, 2_000  # ~$0.40 a call on claude-3-5-sonnet
         length = 1 + int(rng.expovariate(1 / 3.0))
         user = o.whale_user if whale else self.user()
         session_id = f"s_{hashlib.blake2b(f'{o.seed}-{day_idx}-{self.seq}'.encode(), digest_size=6).hexdigest()}"
@@ -163,7 +173,11 @@ class _Builder:
             latency = ttft + rng.uniform(5, 60)
             cached = prompt
         else:
-            ttft = rng.lognormvariate(math.log(ttft_median * (reg.ttft_factor if regressed else 1.0)), 0.45)
+            # Healthy models keep p95 TTFT around 1.1 s, under the 1.5 s SLO; 0.5% of calls hit a slow
+            # path (queueing, cold cache) 2.5 times slower: the tail shows in p99, not p95.
+            ttft = rng.lognormvariate(math.log(ttft_median * (reg.ttft_factor if regressed else 1.0)), 0.35)
+            if rng.random() < 0.005:
+                ttft *= 2.5
             latency = ttft + completion * ms_per_token * rng.lognormvariate(0, 0.35)
         regen_rate = reg.regenerate_rate if regressed else o.regenerate_rate
         regenerated = rng.random() < regen_rate
@@ -171,7 +185,9 @@ class _Builder:
         rating = None
         if rng.random() < o.rating_rate:
             rating = "up" if rng.random() < (0.45 if regenerated else 0.78) else "down"
-        cost = 0.0 if routing == "cache" else _list_price(model, prompt, cached, completion)
+        cost = _list_price(model, prompt, cached, completion)
+        if routing == "cache":
+            cost *= CACHE_HIT_COST_RATIO
         if rng.random() < o.duplicate_response_share and self.recent_responses:
             response_hash = rng.choice(self.recent_responses)
         else:
@@ -247,7 +263,7 @@ def generate(layout: Layout, opts: Options, keep_records: bool = False) -> Gener
                                             dt.UTC).timestamp() * 1000)
         produced = 0
         target = per_day if day < opts.days - 1 else opts.events - per_day * (opts.days - 1)
-        whale_sessions = 2
+        whale_sessions = opts.whale_sessions_per_day
         while produced < target:
             for event in builder.session(day, day_start, whale=whale_sessions > 0):
                 if produced >= target:
@@ -276,6 +292,8 @@ def generate(layout: Layout, opts: Options, keep_records: bool = False) -> Gener
                                 "timestamp": event["timestamp"] + 90_000, "kind": "rating", "rating": rating}
                     landing[min(day + 1, opts.days - 1)].append((orjson.dumps(feedback).decode(), "feedback"))
                     gen.valid_feedback += 1
+                    if keep_records:
+                        gen.valid_feedback_records.append(feedback)
                 line = orjson.dumps(event).decode()
                 landing[land_day].append((line, "valid"))
                 gen.valid_interactions += 1

@@ -188,6 +188,17 @@ def _query(con, sql: str) -> tuple[list[str], list[tuple]]:  # noqa: ANN001
     return rel.columns, rel.fetchall()
 
 
+def cmd_prices_export(args: argparse.Namespace) -> int:
+    from ingestion.prices import DEFAULT_PROVIDERS, export_seed
+    from orchestration.defs.warehouse.project import DBT_PROJECT_DIR
+
+    target = Path(args.output) if args.output else DBT_PROJECT_DIR / "seeds" / "model_prices.csv"
+    providers = tuple(args.providers.split(",")) if args.providers else DEFAULT_PROVIDERS
+    rows = export_seed(target, providers)
+    _say(f"wrote {rows} price rows for {len(providers)} providers to {target}; the next `aiw run` re-prices history")
+    return 0
+
+
 def cmd_collector(args: argparse.Namespace) -> int:
     try:
         from ingestion.collector import server
@@ -225,6 +236,13 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=7)
     demo.set_defaults(func=cmd_demo)
 
+    prices = sub.add_parser("prices", help="the dated model price table")
+    prices_sub = prices.add_subparsers(dest="prices_command", required=True)
+    export = prices_sub.add_parser("export", help="write dbt_project/seeds/model_prices.csv from genai-prices")
+    export.add_argument("--output", help="CSV path (default: the dbt seed)")
+    export.add_argument("--providers", help="comma-separated genai-prices provider ids (default: first-party makers)")
+    export.set_defaults(func=cmd_prices_export)
+
     try:
         from ingestion.collector import server
     except ImportError:
@@ -240,7 +258,11 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.home:
         args.home = str(Path(args.home).resolve())
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except BrokenPipeError:  # `aiw sql ... | head`: the reader left; not an error
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":

@@ -53,7 +53,7 @@ def run_pipeline(layout: Layout, say: Callable[[str], None] = print) -> Pipeline
     layout.ensure()
     import dagster as dg
 
-    from orchestration.defs.lake.assets import lake_interactions
+    from orchestration.defs.lake.assets import load_lake
     from orchestration.defs.warehouse.assets import warehouse_models
     from orchestration.defs.warehouse.project import dbt_resource
     from orchestration.resources import WarehouseSettings
@@ -63,14 +63,15 @@ def run_pipeline(layout: Layout, say: Callable[[str], None] = print) -> Pipeline
     quiet = {"loggers": {"console": {"config": {"log_level": os.environ.get("AIW_DAGSTER_LOG_LEVEL", "WARNING")}}}}
     instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
     resources = {"settings": WarehouseSettings(home=str(layout.home)), "dbt": dbt_resource()}
-    lake_asset = lake_interactions
+    lake_asset = load_lake
     dates = lake.pending_load_dates(layout)
     say(f"{len(dates)} load date(s) with new landing files" + (f": {', '.join(dates)}" if dates else ""))
     started = time.perf_counter()
     for load_date in dates:
         result = dg.materialize([lake_asset], partition_key=load_date, instance=instance, resources=resources,
                                 run_config=quiet, raise_on_error=False)
-        mats = result.get_asset_materialization_events()
+        mats = [m for m in result.get_asset_materialization_events()
+                if m.materialization.asset_key == dg.AssetKey("lake_interactions")]
         metadata = {k: _value(v) for k, v in mats[0].materialization.metadata.items()} if mats else {}
         checks = result.get_asset_check_evaluations()
         check = checks[0] if checks else None

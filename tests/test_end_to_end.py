@@ -6,8 +6,9 @@ kind of contract violation), computed here in plain Python, never read back from
 
 from __future__ import annotations
 
+import datetime as dt
 import json
-from collections import Counter, defaultdict
+from collections import Counter
 
 import duckdb
 import pytest
@@ -15,9 +16,14 @@ import pytest
 from ingestion import synthetic
 from ingestion.layout import Layout
 from orchestration.cli import main
+from tests import truth
 from tests.conftest import END_DATE, event, write_landing
 
-BUDGET = 0.50
+BUDGET = truth.SESSION_BUDGET
+
+
+def read_alerts(layout: Layout) -> list[dict]:
+    return [json.loads(line) for line in (layout.alerts / "alerts.jsonl").read_text().splitlines()]
 
 
 def warehouse_rows(layout: Layout, sql: str) -> list[tuple]:
@@ -28,20 +34,11 @@ def warehouse_rows(layout: Layout, sql: str) -> list[tuple]:
         con.close()
 
 
-def expected_sessions(records: list[dict]) -> dict[str, tuple[int, int, float]]:
-    sessions: dict[str, list] = defaultdict(lambda: [0, 0, 0.0])
-    for r in records:
-        s = sessions[r["session_id"]]
-        s[0] += 1
-        s[1] += r["prompt_tokens"] + r["completion_tokens"]
-        s[2] += r["estimated_cost_usd"]
-    return {k: tuple(v) for k, v in sessions.items()}
-
-
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     layout = Layout.from_env(tmp_path_factory.mktemp("e2e") / "aiw").ensure()
-    gen = synthetic.generate(layout, synthetic.Options(events=4000, days=3, seed=11, end_date=END_DATE),
+    # Enough calls per hour (~60 for chat_assistant on gpt-4o) for the SLO and drift tests to judge.
+    gen = synthetic.generate(layout, synthetic.Options(events=24_000, days=3, seed=11, end_date=END_DATE),
                              keep_records=True)
     rc = main(["--home", str(layout.home), "run"])
     return layout, gen, rc
@@ -63,7 +60,7 @@ def test_counts_reconcile_with_what_was_landed(run):
 
 def test_session_cost_matches_the_rows_written(run):
     layout, gen, _ = run
-    expected = expected_sessions(gen.valid_records)
+    expected = truth.sessions(gen.valid_records)
     got = {sid: (n, tokens, cost, over) for sid, n, tokens, cost, over in warehouse_rows(
         layout, "select session_id, interactions, total_tokens, cost_usd, over_budget from marts.mart_session_cost")}
     assert set(got) == set(expected)
@@ -76,9 +73,9 @@ def test_session_cost_matches_the_rows_written(run):
 
 def test_one_alert_per_over_budget_session(run):
     layout, gen, _ = run
-    over = {sid for sid, (_n, _t, cost) in expected_sessions(gen.valid_records).items() if cost > BUDGET}
+    over = {sid for sid, (_n, _t, cost) in truth.sessions(gen.valid_records).items() if cost > BUDGET}
     assert over, "the generator's whale user should blow the session budget"
-    alerts = [json.loads(line) for line in (layout.alerts / "alerts.jsonl").read_text().splitlines()]
+    alerts = [a for a in read_alerts(layout) if a["kind"] == "session_over_budget"]
     assert Counter(a["key"] for a in alerts) == Counter(f"session_over_budget:{sid}" for sid in over)
     assert all(a["details"]["cost_usd"] > BUDGET for a in alerts)
 
@@ -95,9 +92,11 @@ def test_second_run_changes_nothing_and_a_late_event_lands_in_its_session(run, c
     # A straggler for an existing session lands two days later, with its original timestamp.
     target = gen.valid_records[5]
     late = event(99_999, session_id=target["session_id"], user_id=target["user_id"],
-                 timestamp=target["timestamp"] + 1, estimated_cost_usd=0.125, prompt_tokens=10, completion_tokens=5)
+                 timestamp=target["timestamp"] + 1, estimated_cost_usd=0.125, prompt_tokens=10, completion_tokens=5,
+                 model_id="in-house-llm")  # no price for it: the producer's estimate counts
     write_landing(layout, "late.ndjson", [late], load_date=END_DATE.replace(day=END_DATE.day + 2).isoformat())
-    old = dict((r[0], r) for r in before)[target["session_id"]]
+    old = warehouse_rows(layout, "select session_id, user_id, interactions, total_tokens, cost_usd "
+                                 f"from marts.mart_session_cost where session_id = '{target['session_id']}'")[0]
     assert main(["--home", str(layout.home), "run"]) == 0
     out = capsys.readouterr().out
     assert "1 load date(s) with new landing files" in out
@@ -131,3 +130,141 @@ def test_a_mostly_broken_file_blocks_the_marts_and_says_where(tmp_path, capsys):
     assert "native/2026-11-20/bad.ndjson:9 malformed_json" in out
     assert "native/2026-11-20/bad.ndjson:10 range:prompt_tokens" in out
     assert not layout.warehouse.exists(), "a blocking contract failure must stop the marts"
+
+
+def test_warehouse_cost_is_tokens_times_the_price_of_the_day(run):
+    layout, gen, _ = run
+    expected = {r["event_id"]: truth.cost(r) for r in gen.valid_records}
+    got = dict(warehouse_rows(layout, "select event_id, cost_usd from marts.fct_ai_interactions "
+                                      "where cost_source = 'price_table'"))
+    assert len(got) == len(expected)
+    assert all(got[e] == pytest.approx(c, rel=1e-9, abs=1e-12) for e, c in expected.items())
+
+
+def test_drift_flags_exactly_the_planted_regression(run):
+    layout, gen, _ = run
+    flagged = warehouse_rows(layout, "select distinct model_id || '@' || model_version from marts.mart_model_drift "
+                                     "where drift_detected")
+    assert flagged == [(gen.regression_version,)]
+    (first_day, reason), = warehouse_rows(
+        layout, "select min(event_date), min_by(drift_reason, event_date) from marts.mart_model_drift "
+                "where drift_detected")
+    assert first_day.isoformat() == gen.regression_day
+    assert "ttft_ms +" in reason and "regeneration_rate" in reason and "vs previous version 2024-08-06" in reason
+    alerts = [a for a in read_alerts(layout) if a["kind"] == "model_drift"]
+    assert [a["key"] for a in alerts] == [f"model_drift:{gen.regression_version}"]
+
+
+def test_latency_slo_breaches_are_the_planted_ones_and_match_an_independent_p95(run):
+    layout, gen, _ = run
+    expected = truth.slo_breaches(gen.valid_records)
+    got = set(warehouse_rows(layout, "select feature_id, model_id, hour_ts from marts.mart_latency_slo "
+                                     "where slo_breached"))
+    assert got == expected and expected
+    regression_day = dt.date.fromisoformat(gen.regression_day)
+    assert all(model == "gpt-4o" and hour.date() >= regression_day for _f, model, hour in expected)
+    # p95 itself, for the busiest breached hour
+    feature, model, hour = max(expected, key=lambda k: k[2])
+    ttfts = [r["ttft_ms"] for r in gen.valid_records
+             if (r["feature_id"], r["model_id"], truth.hour_of(r)) == (feature, model, hour)]
+    (p95,), = warehouse_rows(layout, f"select ttft_p95_ms from marts.mart_latency_slo where feature_id = '{feature}' "
+                                     f"and model_id = '{model}' and hour_ts = '{hour}'")
+    assert p95 == pytest.approx(truth.percentile(ttfts, 0.95), abs=1e-3)
+    alerts = [a for a in read_alerts(layout) if a["kind"] == "latency_slo_breach"]
+    runs = {(f, m, h) for f, m, h in expected if (f, m, h - dt.timedelta(hours=1)) not in expected}
+    assert {a["key"] for a in alerts} == {f"latency_slo:{f}:{m}:{h:%Y-%m-%dT%H}" for f, m, h in runs}
+
+
+def test_rolling_user_budget_alerts_only_the_planted_whale(run):
+    layout, gen, _ = run
+    expected = truth.users_over_7d_budget(gen.valid_records)
+    assert {u for u, _ in expected} == {gen.whale_user}
+    alerts = [a for a in read_alerts(layout) if a["kind"] == "user_over_budget_7d"]
+    assert {a["key"] for a in alerts} == {f"user_over_budget_7d:{u}:{d}" for u, d in expected}
+
+
+def test_feature_quality_rates_after_late_feedback(run):
+    layout, gen, _ = run
+    rows = truth.merged(gen.valid_records, gen.valid_feedback_records)
+    day = dt.date.fromisoformat(gen.regression_day)
+    chat = [r for r in rows if r["feature_id"] == "chat_assistant" and truth.day_of(r) == day]
+    rated = [r for r in chat if r["explicit_rating"]]
+    got = warehouse_rows(layout, f"""
+        select interactions, avg_implicit_quality, regeneration_rate, edit_rate, rating_rate, thumbs_up_rate,
+               ttft_p95_ms, cost_usd
+        from marts.mart_feature_quality_daily where feature_id = 'chat_assistant' and event_date = '{day}'""")[0]
+    assert got[0] == len(chat)
+    assert got[1] == pytest.approx(sum(r["quality"] for r in chat) / len(chat), abs=1e-6)
+    assert got[2] == pytest.approx(sum(r["user_regenerated"] for r in chat) / len(chat))
+    assert got[3] == pytest.approx(sum(r["user_edited_output"] for r in chat) / len(chat))
+    assert got[4] == pytest.approx(len(rated) / len(chat))
+    assert got[5] == pytest.approx(sum(r["explicit_rating"] == "up" for r in rated) / len(rated))
+    assert got[6] == pytest.approx(truth.percentile([r["ttft_ms"] for r in chat], 0.95), abs=1e-3)
+    assert got[7] == pytest.approx(sum(truth.cost(r) for r in chat), rel=1e-9)
+    late = [f for f in gen.valid_feedback_records]
+    assert late, "the generator sends some ratings later, as feedback records"
+    sample = late[0]
+    assert warehouse_rows(layout, f"select explicit_rating, feedback_records from marts.fct_ai_interactions "
+                                  f"where event_id = '{sample['target_event_id']}'") == [(sample["rating"], 1)]
+
+
+def test_routing_and_duplicate_generations(run):
+    layout, gen, _ = run
+    day = dt.date.fromisoformat(gen.regression_day)
+    calls = [r for r in gen.valid_records if r["feature_id"] == "summarize_doc" and truth.day_of(r) == day]
+    by_route = {k: [r for r in calls if r["routing_strategy"] == k] for k in ("primary", "fallback", "cache")}
+    got = {row[0]: row[1:] for row in warehouse_rows(layout, f"""
+        select routing_strategy, interactions, share, cost_usd, fallback_premium_usd, cache_savings_usd
+        from marts.mart_routing where feature_id = 'summarize_doc' and event_date = '{day}'""")}
+    primary_per_call = sum(truth.cost(r) for r in by_route["primary"]) / len(by_route["primary"])
+    for route, rows in by_route.items():
+        n, share, cost_usd, premium, savings = got[route]
+        assert (n, share) == (len(rows), pytest.approx(len(rows) / len(calls)))
+        assert cost_usd == pytest.approx(sum(truth.cost(r) for r in rows), rel=1e-9)
+    assert got["fallback"][3] == pytest.approx(
+        sum(truth.cost(r) for r in by_route["fallback"]) - len(by_route["fallback"]) * primary_per_call, abs=1e-9)
+    assert got["cache"][4] == pytest.approx(got["cache"][2] / 0.15 - got["cache"][2], abs=1e-9)
+
+    expected = truth.duplicate_responses(gen.valid_records)
+    assert expected, "the generator repeats some responses"
+    got = {h: (n, w) for h, n, w in warehouse_rows(
+        layout, "select response_hash, occurrences, wasted_tokens from marts.mart_duplicate_generations")}
+    assert got == expected
+
+
+def test_changing_a_price_reprices_history(run, tmp_path):
+    """An override added to the seed, then a plain rebuild: every past call of that model is re-priced."""
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    layout, gen, _ = run
+    home = tmp_path / "aiw"
+    shutil.copytree(layout.home, home)
+    project = tmp_path / "dbt_project"
+    shutil.copytree(Path(__file__).parents[1] / "dbt_project", project,
+                    ignore=shutil.ignore_patterns("target", "logs"))
+    with open(project / "seeds" / "price_overrides.csv", "a") as fh:
+        fh.write(",equals,gpt-4o-mini,1.0,0.5,2.0,2000-01-01,9999-12-31,negotiated rate\n")
+    dbt = str(Path(sys.executable).parent / "dbt")
+    done = subprocess.run([dbt, "build", "--project-dir", str(project), "--profiles-dir", str(project)],
+                          env={**__import__("os").environ, "AIW_HOME": str(home)}, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout[-3000:]
+    con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
+    rows = con.execute("select event_id, cost_usd, cost_source from marts.fct_ai_interactions "
+                       "where model_id = 'gpt-4o-mini'").fetchall()
+    session_total = con.execute("select sum(cost_usd) from marts.mart_session_cost").fetchone()[0]
+    unpriced = con.execute("select coalesce(sum(cost_usd), 0) from marts.fct_ai_interactions "
+                           "where cost_source = 'producer_estimate'").fetchone()[0]  # the late in-house call
+    con.close()
+    mini = {r["event_id"]: r for r in gen.valid_records if r["model_id"] == "gpt-4o-mini"}
+    assert len(rows) == len(mini) > 0
+    for event_id, cost_usd, source in rows:
+        r = mini[event_id]
+        expected = ((r["prompt_tokens"] - r["cached_tokens"]) * 1.0 + r["cached_tokens"] * 0.5
+                    + r["completion_tokens"] * 2.0) / 1e6 * (0.15 if r["routing_strategy"] == "cache" else 1.0)
+        assert (cost_usd, source) == (pytest.approx(expected, rel=1e-9), "override")
+    others = sum(truth.cost(r) for r in gen.valid_records if r["model_id"] != "gpt-4o-mini")
+    repriced = sum(c for _e, c, _s in rows)
+    assert session_total == pytest.approx(others + repriced + unpriced, rel=1e-9)

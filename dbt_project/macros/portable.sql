@@ -86,3 +86,8 @@
 {% macro duckdb__add_days(date_expr, n) -%}
     cast({{ date_expr }} + to_days(cast({{ n }} as integer)) as date)
 {%- endmacro %}
+
+{#- Logical OR over a boolean expression, as an aggregate. -#}
+{% macro bool_or(expr) -%}
+    bool_or({{ expr }})
+{%- endmacro %}

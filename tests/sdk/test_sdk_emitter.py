@@ -11,10 +11,10 @@ import time
 
 import orjson
 import pytest
-from tests.sdk.conftest import MemoryTransport, wait_until
 
 from ingestion.sdk import BatchEmitter, TransportError
 from ingestion.sdk.spill import SpillDir
+from tests.sdk.conftest import MemoryTransport, wait_until
 
 
 def ev(i: int) -> dict:

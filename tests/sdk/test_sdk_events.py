@@ -7,7 +7,6 @@ import json
 import random
 
 import pytest
-from tests.sdk.conftest import MemoryTransport
 from genai_prices import Usage, calc_price
 
 from ingestion import quality, synthetic
@@ -15,6 +14,7 @@ from ingestion.contract import validate_record
 from ingestion.sdk import BatchEmitter, estimate_cost_usd, record_feedback, track_interaction
 from ingestion.sdk.events import text_hash
 from ingestion.sdk.tracking import usage_tokens
+from tests.sdk.conftest import MemoryTransport
 
 NOW = 1_764_300_000_000  # 2025-11-28, a fixed clock for the contract's plausibility window
 

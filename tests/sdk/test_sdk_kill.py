@@ -8,9 +8,8 @@ import subprocess
 import sys
 import textwrap
 
-from tests.sdk.conftest import wait_until
-
 from ingestion.sdk import BatchEmitter, HttpTransport
+from tests.sdk.conftest import wait_until
 
 PRODUCER = textwrap.dedent("""
     import sys, time

@@ -6,11 +6,11 @@ import asyncio
 
 import openai
 import pytest
-from tests.sdk.conftest import FakeOpenAI, MemoryTransport
 
 from ingestion.contract import validate_record
 from ingestion.sdk import BatchEmitter, StreamTracker, instrument_openai, tracking_context
 from ingestion.sdk.events import now_ms, text_hash
+from tests.sdk.conftest import FakeOpenAI, MemoryTransport
 
 MESSAGES = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Capital of France?"}]
 ANSWER = "".join(FakeOpenAI.WORDS)

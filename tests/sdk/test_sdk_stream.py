@@ -6,11 +6,11 @@ import asyncio
 import time
 
 import pytest
-from tests.sdk.conftest import MemoryTransport
 
 from ingestion.contract import validate_record
 from ingestion.sdk import BatchEmitter, StreamTracker
 from ingestion.sdk.events import now_ms
+from tests.sdk.conftest import MemoryTransport
 
 FIELDS = {"feature_id": "f", "model_id": "gpt-4o", "session_id": "s"}
 

@@ -6,24 +6,150 @@
         on_schema_change='append_new_columns'
     )
 }}
--- Every interaction, one row per event_id. Incremental: a run reads only lake rows loaded after the
--- newest load already here (each load's rows share one loaded_at, so Parquet statistics skip the
--- rest), so history is not re-read. The loader already dropped retries; the qualify below keeps one
--- row per event_id should two loads both carry one (the later load wins).
-with scored as (
+-- depends_on: {{ ref('stg_lake__feedback') }}
+-- Every interaction, one row per event_id: deduplicated, priced from the dated price table, with
+-- later feedback merged in and the warehouse's implicit quality score.
+--
+-- Incremental, without re-reading history. A build (re)writes only:
+--   * interactions from lake loads newer than the watermark (Parquet row groups of older loads are
+--     skipped by their loaded_at statistics);
+--   * rows already here whose feedback arrived since, re-merged from the row itself;
+--   * every row here, re-priced from its own tokens, when the price rules changed (price_version).
+-- The producer's own flags are kept (reported_*) so a re-merge never double-counts.
+{%- set watermark = watermark("greatest(loaded_at, coalesce(feedback_loaded_at, loaded_at))") %}
+{%- set current_price_version = price_version() %}
 
-    select * from {{ ref('int_interactions__scored') }}
+with new_interactions as (
+
+    select
+        event_id, schema_version, session_id, user_id, event_ts, event_date, feature_id, model_id,
+        model_version, provider, routing_strategy, ttft_ms, total_latency_ms, stream_chunks_received,
+        prompt_tokens, completion_tokens, cached_tokens, reported_cost_usd, reported_regenerated,
+        reported_edited_output, reported_rating, reported_quality_score, response_hash, is_error, sample_rate,
+        source, load_id, loaded_at, line_number
+    from {{ ref('stg_lake__interactions') }}
     {% if is_incremental() %}
-    where loaded_at > (select coalesce(max(loaded_at), cast('1970-01-01' as timestamp)) from {{ this }})
+    where loaded_at > {{ watermark }}
+    {% endif %}
+
+),
+
+{% if is_incremental() %}
+new_feedback_targets as (
+
+    select distinct target_event_id as event_id
+    from {{ ref('stg_lake__feedback') }}
+    where loaded_at > {{ watermark }}
+
+),
+
+carried as (
+
+    -- Rows already here that need another look: new feedback, or new prices.
+    select
+        event_id, schema_version, session_id, user_id, event_ts, event_date, feature_id, model_id,
+        model_version, provider, routing_strategy, ttft_ms, total_latency_ms, stream_chunks_received,
+        prompt_tokens, completion_tokens, cached_tokens, reported_cost_usd, reported_regenerated,
+        reported_edited_output, reported_rating, reported_quality_score, response_hash, is_error, sample_rate,
+        source, load_id, loaded_at, cast(0 as bigint) as line_number
+    from {{ this }}
+    where (event_id in (select event_id from new_feedback_targets) or price_version <> {{ current_price_version }})
+      and event_id not in (select event_id from new_interactions)
+
+),
+{% endif %}
+
+candidates as (
+
+    select * from new_interactions
+    {% if is_incremental() %}
+    union all
+    select * from carried
     {% endif %}
 
 ),
 
 deduplicated as (
 
+    -- The loader already dropped retries; two loads could still both carry an id: the later wins.
     select *
-    from scored
+    from candidates
     qualify row_number() over (partition by event_id order by loaded_at desc, line_number desc) = 1
+
+),
+
+model_keys as (
+
+    select distinct model_id, model_version, provider from deduplicated
+
+),
+
+key_prices as (
+
+    -- Price rules that can apply to each distinct model seen (a handful), ranked: overrides first,
+    -- then exact names before prefixes, longer prefixes first, the event's own provider first.
+    select
+        k.model_id,
+        k.model_version,
+        k.provider,
+        p.input_usd_per_mtok,
+        p.cached_input_usd_per_mtok,
+        p.output_usd_per_mtok,
+        p.valid_from,
+        p.valid_to,
+        p.price_source,
+        p.source_rank * 100000
+          + case when p.match_type = 'equals' then 0 else 10000 end
+          - length(p.match_value) * 10
+          + case when p.provider_id = k.provider then 0 else 1 end as rule_rank
+    from model_keys as k
+    inner join {{ ref('int_model_prices') }} as p
+        on (p.match_type = 'equals'
+              and p.match_value in (lower(k.model_id), lower(concat(k.model_id, '-', k.model_version))))
+        or (p.match_type = 'starts_with'
+              and ({{ starts_with('lower(k.model_id)', 'p.match_value') }}
+                   or {{ starts_with("lower(concat(k.model_id, '-', k.model_version))", 'p.match_value') }}))
+    -- An override names its provider (or none, for all); a genai-prices list price also prices the
+    -- same model served elsewhere (gpt-4o on Azure) when nothing better matches.
+    where p.price_source = 'price_table' or p.provider_id is null or k.provider is null
+       or p.provider_id = k.provider
+
+),
+
+priced as (
+
+    select
+        d.*,
+        kp.input_usd_per_mtok,
+        kp.cached_input_usd_per_mtok,
+        kp.output_usd_per_mtok,
+        kp.price_source
+    from deduplicated as d
+    left join key_prices as kp
+        on kp.model_id = d.model_id
+       and kp.model_version = d.model_version
+       and kp.provider is not distinct from d.provider
+       and d.event_date >= kp.valid_from
+       and d.event_date < kp.valid_to
+    qualify row_number() over (partition by d.event_id order by kp.rule_rank nulls last) = 1
+
+),
+
+merged as (
+
+    select
+        p.*,
+        f.feedback_records,
+        f.feedback_loaded_at,
+        coalesce(p.reported_regenerated, false) or coalesce(f.feedback_regenerated, false) as user_regenerated,
+        coalesce(p.reported_edited_output, false) or coalesce(f.feedback_edited, false) as user_edited_output,
+        -- The latest rating wins; feedback always comes after the call it rates.
+        coalesce(f.feedback_rating, p.reported_rating) as explicit_rating,
+        {{ token_cost('p.prompt_tokens', 'p.cached_tokens', 'p.completion_tokens', 'p.input_usd_per_mtok',
+                      'p.cached_input_usd_per_mtok', 'p.output_usd_per_mtok', 'p.routing_strategy') }} as priced_cost_usd
+    from priced as p
+    left join {{ ref('int_feedback__by_event') }} as f
+        on f.event_id = p.event_id
 
 ),
 
@@ -47,21 +173,33 @@ final as (
         completion_tokens,
         cached_tokens,
         reported_cost_usd,
-        cost_usd,
-        cost_source,
+        cast(coalesce(priced_cost_usd, reported_cost_usd) as double) as cost_usd,
+        case when priced_cost_usd is not null then price_source
+             when reported_cost_usd is not null then 'producer_estimate'
+             else 'unknown' end as cost_source,
+        cast(coalesce(priced_cost_usd, reported_cost_usd) - reported_cost_usd as double) as cost_gap_usd,
         user_regenerated,
         user_edited_output,
         explicit_rating,
         reported_quality_score,
-        implicit_quality_score,
+        -- Rounded to 6 places so equal scores compare equal (0.23, not 0.22999999999999998).
+        cast(round({{ implicit_quality('user_regenerated', 'user_edited_output', 'total_latency_ms',
+                                       'prompt_tokens', 'completion_tokens') }}, 6) as double) as implicit_quality_score,
+        reported_regenerated,
+        reported_edited_output,
+        reported_rating,
+        cast(coalesce(feedback_records, 0) as bigint) as feedback_records,
         response_hash,
-        is_error,
-        sample_rate,
+        coalesce(is_error, false) as is_error,
+        coalesce(sample_rate, 1.0) as sample_rate,
         schema_version,
         source,
         load_id,
-        loaded_at
-    from deduplicated
+        loaded_at,
+        feedback_loaded_at,
+        {{ current_price_version }} as price_version,
+        cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S") }}' as timestamp) as updated_at
+    from merged
 
 )
 

@@ -6,30 +6,21 @@
         on_schema_change='append_new_columns'
     )
 }}
--- Cost per session. Incremental: sessions that received rows since the last build are recomputed
--- from all their interactions, so a late event lands in the right session and nothing else is read.
-with interactions as (
+-- Cost per session against the session budget. Incremental: sessions with rows (re)written since the
+-- last build are recomputed from all their interactions, so a late event or a re-price lands in the
+-- right session and nothing else is read. Sampled calls weigh 1 / sample_rate in cost and calls.
+with changed as (
 
-    select * from {{ ref('fct_ai_interactions') }}
-
-),
-
-{% if is_incremental() %}
-touched as (
-
-    select distinct session_id
-    from interactions
-    where loaded_at > (select coalesce(max(last_loaded_at), cast('1970-01-01' as timestamp)) from {{ this }})
+    {{ changed_interactions() }}
 
 ),
-{% endif %}
 
 session_rows as (
 
-    select interactions.*
-    from interactions
+    select *
+    from {{ ref('fct_ai_interactions') }}
     {% if is_incremental() %}
-    where session_id in (select session_id from touched)
+    where session_id in (select session_id from changed)
     {% endif %}
 
 ),
@@ -41,12 +32,13 @@ aggregated as (
         -- A session belongs to one user; should producers disagree, the most frequent id wins.
         mode(user_id) as user_id,
         cast(count(*) as bigint) as interactions,
+        sum(1.0 / sample_rate) as estimated_interactions,
         cast(sum(coalesce(prompt_tokens, 0) + coalesce(completion_tokens, 0)) as bigint) as total_tokens,
         coalesce(sum(cost_usd / sample_rate), 0) as cost_usd,
         cast(count_if(cost_usd is null) as bigint) as unpriced_interactions,
         min(event_ts) as first_event_ts,
         max(event_ts) as last_event_ts,
-        max(loaded_at) as last_loaded_at
+        max(updated_at) as source_updated_at
     from session_rows
     group by session_id
 
@@ -58,6 +50,7 @@ final as (
         session_id,
         user_id,
         interactions,
+        cast(estimated_interactions as double) as estimated_interactions,
         total_tokens,
         cast(cost_usd as double) as cost_usd,
         unpriced_interactions,
@@ -65,7 +58,7 @@ final as (
         last_event_ts,
         cast({{ var('session_budget_usd') }} as double) as budget_usd,
         cost_usd > {{ var('session_budget_usd') }} as over_budget,
-        last_loaded_at
+        source_updated_at
     from aggregated
 
 )

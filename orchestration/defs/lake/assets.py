@@ -15,27 +15,33 @@ from orchestration.resources import WarehouseSettings
 load_date_partitions = dg.DailyPartitionsDefinition(start_date="2024-01-01", end_offset=1)
 
 
-@dg.asset(
-    key="lake_interactions",
-    group_name="lake",
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec("lake_interactions", group_name="lake", kinds={"parquet", "duckdb"},
+                     description="Accepted interaction records of each load date in the Parquet lake "
+                                 "(lake/raw/interactions), with rejected lines in lake/quarantine."),
+        dg.AssetSpec("lake_feedback", group_name="lake", kinds={"parquet", "duckdb"},
+                     description="Accepted feedback records of each load date (lake/raw/feedback)."),
+    ],
+    name="load_lake",
     partitions_def=load_date_partitions,
     check_specs=[CONTRACT_CHECK],
     pool="duckdb",
-    kinds={"parquet", "duckdb"},
-    description="Native landing files of one load date, checked against the event contract and written to "
-                "the Parquet lake (raw, quarantine with the rule broken, manifest). Each file is loaded once.",
+    description="Native landing files of one load date, checked against the event contract and written to the "
+                "Parquet lake (raw, quarantine with the rule broken, manifest). Each file is loaded once.",
 )
-def lake_interactions(context: dg.AssetExecutionContext, settings: WarehouseSettings) -> dg.MaterializeResult:
+def load_lake(context: dg.AssetExecutionContext, settings: WarehouseSettings):
     layout: Layout = settings.layout()
     load_date = context.partition_key
     now_ms = int(time.time() * 1000)
     result = lake.load_partition(layout, load_date, now_ms=now_ms, progress=context.log.info)
     check = contract_check_result(layout, load_date, result, settings.quarantine_threshold, now_ms)
-    return dg.MaterializeResult(
+    yield dg.MaterializeResult(
+        asset_key="lake_interactions",
         metadata={
             "files_loaded": len(result.files),
             "lines": result.lines,
-            "accepted": result.accepted,
+            "accepted": result.total("accepted"),
             "quarantined": result.quarantined,
             "duplicates_dropped": result.duplicates,
             "reconciles": all(f.reconciles for f in result.files),
@@ -44,3 +50,5 @@ def lake_interactions(context: dg.AssetExecutionContext, settings: WarehouseSett
         },
         check_results=[check],
     )
+    yield dg.MaterializeResult(asset_key="lake_feedback",
+                               metadata={"accepted": result.total("feedback_accepted")})

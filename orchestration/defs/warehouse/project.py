@@ -51,3 +51,12 @@ def ensure_manifest() -> Path:
 
 def dbt_resource() -> DbtCliResource:
     return DbtCliResource(project_dir=dbt_project(), dbt_executable=DBT_EXECUTABLE)
+
+
+def run_unit_tests() -> tuple[bool, str]:
+    """`dbt test --select test_type:unit`: the formula unit tests, run after the build (selectors.yml says why)."""
+    done = subprocess.run(
+        [DBT_EXECUTABLE, "test", "--select", "test_type:unit", "--project-dir", str(DBT_PROJECT_DIR),
+         "--profiles-dir", str(DBT_PROJECT_DIR)],
+        capture_output=True, text=True, env={**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"})
+    return done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
