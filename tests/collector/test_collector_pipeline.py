@@ -17,6 +17,7 @@ from ingestion.lake import pending_load_dates
 from ingestion.layout import Layout
 from ingestion.synthetic import Options, generate
 from orchestration.cli import main
+from tests import truth
 
 from .conftest import REPO, Collector
 
@@ -63,7 +64,7 @@ def test_collected_events_load_into_the_lake_with_acknowledged_counts(tmp_path: 
     sessions = con.execute("select count(*) from marts.mart_session_cost").fetchone()[0]
     con.close()
     assert n == len(records)
-    assert cost == pytest.approx(sum(r["estimated_cost_usd"] for r in records), abs=1e-9)
+    assert cost == pytest.approx(sum(truth.cost(r) for r in records), rel=1e-9)  # re-priced from tokens
     assert sessions == len({r["session_id"] for r in records})
 
 
