@@ -169,10 +169,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
         _say("\ntop sessions by cost")
         _print_table(*_query(con, "select session_id, user_id, interactions, round(cost_usd, 4) as cost_usd, "
                                   "over_budget from marts.mart_session_cost order by cost_usd desc limit 5"))
-        _say("\ncost by feature")
-        _print_table(*_query(con, "select feature_id, count(*) as interactions, round(sum(cost_usd), 2) as cost_usd, "
-                                  "round(avg(implicit_quality_score), 3) as avg_quality from marts.fct_ai_interactions "
-                                  "group by 1 order by 3 desc"))
+        _say("\ncost and quality by feature")
+        _print_table(*_query(con, "select feature_id, sum(interactions) as interactions, round(sum(cost_usd), 2) "
+                                  "as cost_usd, round(avg(avg_implicit_quality), 3) as avg_quality, "
+                                  "round(avg(regeneration_rate), 3) as regeneration_rate "
+                                  "from marts.mart_feature_quality_daily group by 1 order by 3 desc"))
+        _say("\nfindings")
+        for line in _findings(con):
+            _say(f"  - {line}")
         con.close()
         if summary.alerts and summary.alerts.fired:
             _say("\nalerts (first 5)")
@@ -181,6 +185,30 @@ def cmd_demo(args: argparse.Namespace) -> int:
     _say(f"\ndemo finished in {time.perf_counter() - started:.1f}s; try: "
          "aiw sql \"select * from marts.mart_session_cost order by cost_usd desc limit 5\"")
     return 0 if summary.ok else 1
+
+
+def _findings(con) -> list[str]:  # noqa: ANN001
+    """A few readable lines: model drift, latency SLO breaches, budgets."""
+    lines = []
+    for model, version, day, reason in con.execute(
+            "select model_id, model_version, min(event_date), min_by(drift_reason, event_date) "
+            "from marts.mart_model_drift where drift_detected group by 1, 2 order by 3").fetchall():
+        lines.append(f"drift: {model} {version} got worse from {day}: {reason}")
+    if not lines:
+        lines.append("drift: no model version drifted")
+    for feature, model, hours, worst, first in con.execute(
+            "select feature_id, model_id, count(*), max(ttft_p95_ms), min(hour_ts) from marts.mart_latency_slo "
+            "where slo_breached group by 1, 2 order by 3 desc").fetchall():
+        lines.append(f"latency: {feature} on {model} broke the p95 TTFT SLO in {hours} hour(s) "
+                     f"from {first:%Y-%m-%d %H}:00, worst p95 {worst:.0f} ms")
+    sessions, cost = con.execute("select count(*), coalesce(sum(cost_usd), 0) from marts.mart_session_cost "
+                                 "where over_budget").fetchone()
+    lines.append(f"budget: {sessions} session(s) over the session budget, ${cost:.2f} in total")
+    for user, day, spent, budget in con.execute(
+            "select user_id, min(event_date), max(cost_usd_7d), any_value(budget_7d_usd) "
+            "from marts.mart_user_cost_daily where over_budget_7d group by 1 order by 3 desc").fetchall():
+        lines.append(f"budget: user {user} over the ${budget:.0f} 7-day budget from {day} (peak ${spent:.2f})")
+    return lines
 
 
 def _query(con, sql: str) -> tuple[list[str], list[tuple]]:  # noqa: ANN001
