@@ -268,3 +268,29 @@ def test_changing_a_price_reprices_history(run, tmp_path):
     others = sum(truth.cost(r) for r in gen.valid_records if r["model_id"] != "gpt-4o-mini")
     repriced = sum(c for _e, c, _s in rows)
     assert session_total == pytest.approx(others + repriced + unpriced, rel=1e-9)
+
+
+def test_demo_findings_name_the_planted_cases(run):
+    from orchestration.cli import _findings
+
+    layout, gen, _ = run
+    con = duckdb.connect(str(layout.warehouse), read_only=True)
+    lines = _findings(con)
+    con.close()
+    model, version = gen.regression_version.split("@")
+    assert any(line.startswith(f"drift: {model} {version} got worse from {gen.regression_day}") for line in lines)
+    assert any(line.startswith(f"budget: user {gen.whale_user} over the $20 7-day budget") for line in lines)
+    assert any(line.startswith("latency: chat_assistant on gpt-4o broke the p95 TTFT SLO") for line in lines)
+
+
+def test_every_query_in_the_marts_doc_runs(run):
+    import re
+    from pathlib import Path
+
+    layout, _, _ = run
+    doc = (Path(__file__).parents[1] / "docs" / "marts.md").read_text()
+    blocks = re.findall(r"```sql\n(.*?)```", doc, flags=re.S)
+    queries = [q.strip() for block in blocks for q in block.split(";") if q.strip()]
+    assert len(queries) >= 9
+    for query in queries:
+        assert warehouse_rows(layout, query), query  # every answer has rows on the test data
