@@ -227,6 +227,19 @@ def cmd_prices_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from orchestration.bench import runner
+
+    workdir = Path(args.workdir).resolve()
+    results = runner.run(args.events, args.days, workdir, increment=args.increment, skip_pandas=args.skip_pandas,
+                         say=_say)
+    (workdir / "results.json").write_text(json.dumps(results, indent=2, default=str))
+    _say("")
+    _say(runner.report(results))
+    _say(f"\nraw figures: {workdir / 'results.json'}")
+    return 0
+
+
 def cmd_collector(args: argparse.Namespace) -> int:
     try:
         from ingestion.collector import server
@@ -263,6 +276,14 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--days", type=int, default=7)
     demo.add_argument("--seed", type=int, default=7)
     demo.set_defaults(func=cmd_demo)
+
+    bench = sub.add_parser("bench", help="time the pipeline against bare DuckDB and a pandas notebook")
+    bench.add_argument("--events", type=int, default=1_000_000)
+    bench.add_argument("--days", type=int, default=7)
+    bench.add_argument("--increment", type=int, default=50_000, help="events in the incremental run (0: skip)")
+    bench.add_argument("--skip-pandas", action="store_true", help="leave out the pandas reference")
+    bench.add_argument("--workdir", default="bench-work", help="scratch directory (default ./bench-work)")
+    bench.set_defaults(func=cmd_bench)
 
     prices = sub.add_parser("prices", help="the dated model price table")
     prices_sub = prices.add_subparsers(dest="prices_command", required=True)
