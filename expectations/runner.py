@@ -70,12 +70,14 @@ def _duckdb_persisted_connection() -> Iterator[None]:
         sae._PERSISTED_CONNECTION_DIALECTS = original
 
 
-def validate_parquet(parquet_glob: str, now_ms: int) -> ContractReport:
-    """Validate every row matched by `parquet_glob` against the contract suite."""
+def validate_parquet(parquet: str | list[str], now_ms: int) -> ContractReport:
+    """Validate every row of the Parquet files (a glob or a list of paths) against the contract suite."""
     import duckdb
     import great_expectations as gx
 
-    query = f"select * from read_parquet('{parquet_glob}', union_by_name = true)"
+    paths = [parquet] if isinstance(parquet, str) else parquet
+    file_list = "[" + ", ".join("'" + p.replace("'", "''") + "'" for p in paths) + "]"
+    query = f"select * from read_parquet({file_list}, union_by_name = true)"
     rows = duckdb.sql(f"select count(*) from ({query})").fetchall()[0][0]
     if rows == 0:
         return ContractReport(rows=0, outcomes=[])
