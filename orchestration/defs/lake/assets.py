@@ -22,7 +22,8 @@ load_date_partitions = dg.DailyPartitionsDefinition(start_date="2024-01-01", end
     check_specs=[CONTRACT_CHECK],
     pool="duckdb",
     kinds={"parquet", "duckdb"},
-    description="Native landing files of one load date, checked against the event contract and written to "
+    description="Landing files of one load date (native; OTLP spans and PostHog exports through their "
+                "adapters), checked against the event contract and written to "
                 "the Parquet lake (raw, quarantine with the rule broken, manifest). Each file is loaded once.",
 )
 def lake_interactions(context: dg.AssetExecutionContext, settings: WarehouseSettings) -> dg.MaterializeResult:
@@ -38,6 +39,7 @@ def lake_interactions(context: dg.AssetExecutionContext, settings: WarehouseSett
             "accepted": result.accepted,
             "quarantined": result.quarantined,
             "duplicates_dropped": result.duplicates,
+            "skipped": result.skipped,
             "reconciles": all(f.reconciles for f in result.files),
             "load_id": result.load_id or "(nothing pending)",
             "seconds": round(result.seconds, 2),
