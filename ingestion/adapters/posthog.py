@@ -101,6 +101,14 @@ def _add(a: Any, b: Any) -> Any:
     return a + b if is_number(a) and is_number(b) else a
 
 
+def _user_id(event: dict[str, Any], p: dict[str, Any]) -> Any:
+    # Without a user the OpenAI wrapper sends the trace id as distinct_id and turns person processing off:
+    # that is no user, and counting it as one would make every trace a user.
+    if p.get("$process_person_profile") is False:
+        return None
+    return pseudonymous_id(event.get("distinct_id"))
+
+
 def generation_record(event: dict[str, Any], p: dict[str, Any], options: PosthogOptions) -> dict[str, Any]:
     """A `$ai_generation` / `$ai_embedding` event as an interaction record (not yet scrubbed)."""
     event_id = p.get("$ai_span_id") or p.get("$ai_generation_id") or event.get("uuid")
@@ -120,7 +128,7 @@ def generation_record(event: dict[str, Any], p: dict[str, Any], options: Posthog
         "schema_version": "1.1",
         "event_id": event_id,
         "session_id": p.get("$ai_session_id") or p.get("$session_id") or p.get("$ai_trace_id") or event_id,
-        "user_id": pseudonymous_id(event.get("distinct_id")),
+        "user_id": _user_id(event, p),
         "timestamp": start_ms,
         "feature_id": feature,
         # The wrapper reports the model asked for, not a dated response model: it serves as both.
