@@ -14,7 +14,7 @@ from __future__ import annotations
 from ingestion import contract as c
 from ingestion.pii import scrub_sql
 
-# Fields whose value is one of a fixed set: no free text, nothing to scrub.
+# Fields whose value is one of a fixed set: no free text, nothing to scrub unless it is outside the set.
 _ENUM_FIELDS = {"schema_version", "routing_strategy", "explicit_rating", "kind", "rating"}
 
 SQL_TYPES = {"string": "VARCHAR", "int": "BIGINT", "number": "DOUBLE", "bool": "BOOLEAN"}
@@ -127,6 +127,10 @@ def staged_select(lines_relation: str, now_ms: int, passthrough: tuple[str, ...]
             col = f"coalesce({col}, {default})"
         if f.kind == "string" and f.name not in _ENUM_FIELDS:
             col = scrub_sql(col)
+        elif f.kind == "string" and f.allowed:
+            # An allowed value holds no PII; anything else is quarantined, and kept there scrubbed.
+            allowed = ", ".join(_quote(a) for a in f.allowed)
+            col = f"(case when {col} in ({allowed}) then {col} else {scrub_sql(col)} end)"
         out_cols.append(f"{col} as {f.name}")
     out_list = ",\n  ".join(out_cols)
     return f"""

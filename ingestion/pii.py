@@ -5,9 +5,8 @@ reaches the lake anyway. The same patterns run in Python (SDK, adapters) and, tr
 DuckDB's RE2 `regexp_replace`, inside the loader.
 
 Card numbers are replaced only when the digits pass the Luhn check, so long numeric ids survive.
-The SQL path cannot run Luhn inside a regex replacement, so it replaces card-shaped numbers
-written with separators (``4111 1111 1111 1111``, ``4111-1111-...``) and leaves bare digit runs to
-the Python path; producers using our SDK or adapters get the full check.
+The SQL path runs the same Luhn check: it extracts the card-shaped candidates, keeps those whose
+digits pass, and replaces them one by one (a regex replacement cannot call a function per match).
 """
 
 from __future__ import annotations
@@ -63,10 +62,23 @@ def scrub(text: str) -> str:
     return _PHONE_RE.sub(REDACTED["phone"], text)
 
 
+def _luhn_sql(candidate: str) -> str:
+    """DuckDB boolean: the digits of the card-shaped string expression `candidate` pass Luhn (13-19 digits)."""
+    digits = f"regexp_replace({candidate}, '[ \\-]', '', 'g')"
+    # From the right, every second digit is doubled (minus 9 when that exceeds 9); the sum ends in 0.
+    d = "cast(ch as integer)"
+    doubled = f"(case when i % 2 = 0 then (case when 2 * {d} > 9 then 2 * {d} - 9 else 2 * {d} end) else {d} end)"
+    total = f"list_sum(list_transform(string_split(reverse({digits}), ''), lambda ch, i: {doubled}))"
+    return f"(length({digits}) between 13 and 19 and {total} % 10 = 0)"
+
+
 def scrub_sql(expr: str) -> str:
-    """A DuckDB expression that scrubs the string expression `expr` (same patterns, RE2 syntax)."""
+    """A DuckDB expression that scrubs the string expression `expr` (same patterns and Luhn check, RE2)."""
     out = expr
-    for pattern, label in ((EMAIL, "email"), (SSN, "ssn"), (CARD_WITH_SEPARATORS, "card"), (PHONE, "phone")):
+    for pattern, label in ((EMAIL, "email"), (SSN, "ssn")):
         out = f"regexp_replace({out}, '{pattern}', '{REDACTED[label]}', 'g')"
-    # Most values hold no digit and no '@'; skip the regex work for them.
-    return f"(case when regexp_matches({expr}, '[0-9@]') then {out} else {expr} end)"
+    cards = f"list_filter(regexp_extract_all({out}, '{CARD_CANDIDATE}'), lambda m: {_luhn_sql('m')})"
+    out = f"list_reduce({cards}, lambda acc, m: replace(acc, m, '{REDACTED['card']}'), {out})"
+    out = f"regexp_replace({out}, '{PHONE}', '{REDACTED['phone']}', 'g')"
+    # Most values cannot hold PII (the same necessary condition as the Python fast path): skip the work.
+    return f"(case when regexp_matches({expr}, '{_MAYBE_PII_RE.pattern}') then {out} else {expr} end)"
