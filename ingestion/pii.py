@@ -32,6 +32,9 @@ _CARD_RE = re.compile(CARD_CANDIDATE)
 # Ids, model names and hashes rarely pass it, so adapters scrub millions of fields without running the
 # four patterns on each (tests check that it never changes a result).
 _MAYBE_PII_RE = re.compile(r"@|\d{3}[ .\-]|\d[ \-]\d|\d{13}")
+# The same conditions one pattern at a time, so each pattern runs only on text that could match it.
+_MAYBE_SSN_OR_PHONE_RE = re.compile(r"\d{3}[ .\-]")
+_MAYBE_CARD_RE = re.compile(r"\d[ \-]\d|\d{13}")
 
 
 def luhn_valid(digits: str) -> bool:
@@ -52,14 +55,24 @@ def _card_sub(match: re.Match[str]) -> str:
     return REDACTED["card"] if 13 <= len(digits) <= 19 and luhn_valid(digits) else match.group(0)
 
 
+def maybe_pii(text: str) -> bool:
+    """Whether `text` could hold anything `scrub` replaces (a cheap necessary condition)."""
+    return _MAYBE_PII_RE.search(text) is not None
+
+
 def scrub(text: str) -> str:
     """Replace e-mails, SSNs, card numbers (Luhn-checked) and phone numbers with placeholders."""
     if not text or not _MAYBE_PII_RE.search(text):
         return text  # the common case: ids and names with nothing to scrub
-    text = _EMAIL_RE.sub(REDACTED["email"], text)
-    text = _SSN_RE.sub(REDACTED["ssn"], text)
-    text = _CARD_RE.sub(_card_sub, text)
-    return _PHONE_RE.sub(REDACTED["phone"], text)
+    if "@" in text:
+        text = _EMAIL_RE.sub(REDACTED["email"], text)
+    # Placeholders hold no digits, so a check made before a replacement still holds after it.
+    ssn_or_phone = _MAYBE_SSN_OR_PHONE_RE.search(text) is not None
+    if ssn_or_phone:
+        text = _SSN_RE.sub(REDACTED["ssn"], text)
+    if _MAYBE_CARD_RE.search(text):
+        text = _CARD_RE.sub(_card_sub, text)
+    return _PHONE_RE.sub(REDACTED["phone"], text) if ssn_or_phone else text
 
 
 def _luhn_sql(candidate: str) -> str:

@@ -32,12 +32,27 @@ OUTPUT_CONTENT = ("gen_ai.output.messages", "gen_ai.completion")
 
 STATUS_ERROR = 2
 
+# Span attributes the mapping reads (others, often large, are never converted). Feature and user
+# attributes are configurable, so they are added per options.
+SPAN_ATTRIBUTES = frozenset({
+    "gen_ai.operation.name", "gen_ai.request.model", "gen_ai.response.model", "gen_ai.provider.name",
+    "gen_ai.system", "gen_ai.conversation.id", "gen_ai.response.time_to_first_chunk", "gen_ai.usage.input_tokens",
+    "gen_ai.usage.prompt_tokens", "gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens",
+    "gen_ai.usage.cache_read.input_tokens", "gen_ai.usage.cache_creation.input_tokens",
+    "gen_ai.usage.cache_write.input_tokens", "gen_ai.usage.reasoning.output_tokens", "error.type",
+    *USER_ATTRIBUTES, *INPUT_CONTENT, *OUTPUT_CONTENT})
+
 
 @dataclass(frozen=True)
 class OtlpOptions:
     """How to read attributes that are not standard: which ones name the product feature."""
 
     feature_attributes: tuple[str, ...] = DEFAULT_FEATURE_ATTRIBUTES
+
+    @property
+    def wanted(self) -> frozenset[str]:
+        """Every attribute name the mapping reads with these options."""
+        return SPAN_ATTRIBUTES | frozenset(self.feature_attributes)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> OtlpOptions:
@@ -73,14 +88,16 @@ def any_value(value: Any) -> Any:
     return None
 
 
-def attributes(items: Any) -> dict[str, Any]:
-    """An OTLP attribute list `[{key, value: AnyValue}]` as a plain dict."""
+def attributes(items: Any, wanted: frozenset[str] | None = None) -> dict[str, Any]:
+    """An OTLP attribute list `[{key, value: AnyValue}]` as a plain dict (only the `wanted` keys, if given)."""
     if not isinstance(items, list):
         return {}
     out = {}
     for item in items:
-        if isinstance(item, dict) and "key" in item:
-            out[item["key"]] = any_value(item.get("value"))
+        if item.__class__ is dict:
+            key = item.get("key")
+            if key is not None and (wanted is None or key in wanted):
+                out[key] = any_value(item.get("value"))
     return out
 
 
@@ -123,9 +140,10 @@ def is_model_call(attrs: dict[str, Any]) -> bool:
     return attrs.get("gen_ai.request.model") is not None or attrs.get("gen_ai.response.model") is not None
 
 
-def span_to_record(span: dict[str, Any], resource: dict[str, Any], options: OtlpOptions) -> dict[str, Any] | None:
+def span_to_record(span: dict[str, Any], resource: dict[str, Any], options: OtlpOptions,
+                   wanted: frozenset[str] | None = None) -> dict[str, Any] | None:
     """One span -> a canonical 1.1 interaction record (PII-scrubbed), or None when it is not a model call."""
-    attrs = attributes(span.get("attributes"))
+    attrs = attributes(span.get("attributes"), wanted or options.wanted)
     if not is_model_call(attrs):
         return None
     trace_id = hex_id(span.get("traceId"))
@@ -175,6 +193,7 @@ def span_to_record(span: dict[str, Any], resource: dict[str, Any], options: Otlp
 def traces_to_records(traces: dict[str, Any], options: OtlpOptions) -> list[dict[str, Any] | None]:
     """Every span of one TracesData object, in file order: a record per model call, None per skipped span."""
     out: list[dict[str, Any] | None] = []
+    wanted = options.wanted
     for rs in traces.get("resourceSpans") or traces.get("resource_spans") or []:
         if not isinstance(rs, dict):
             continue
@@ -183,7 +202,7 @@ def traces_to_records(traces: dict[str, Any], options: OtlpOptions) -> list[dict
             if not isinstance(ss, dict):
                 continue
             for span in ss.get("spans") or []:
-                out.append(span_to_record(span, resource, options) if isinstance(span, dict) else None)
+                out.append(span_to_record(span, resource, options, wanted) if isinstance(span, dict) else None)
     return out
 
 

@@ -13,6 +13,7 @@ JSON that is not a TracesData object / PostHog event as a JSON string (`not_an_o
 
 from __future__ import annotations
 
+import gc
 import gzip
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -117,6 +118,17 @@ class AdaptedFile:
     counts: ReadCounts = field(default_factory=ReadCounts)
 
     def __iter__(self) -> Iterator[pa.Table]:
+        # Parsed JSON holds no reference cycles, but the millions of short-lived dicts would trigger the
+        # cycle collector over and over; pausing it roughly halves the time per record.
+        was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            yield from self._batches()
+        finally:
+            if was_enabled:
+                gc.enable()
+
+    def _batches(self) -> Iterator[pa.Table]:
         name = self.path.name
         opener = gzip.open if name.endswith(".gz") else open
         with opener(self.path, "rb") as fh:
