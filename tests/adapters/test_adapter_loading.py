@@ -16,7 +16,7 @@ from ingestion.adapters.reader import adapt_file
 from ingestion.collector.payload import parse_otlp_traces
 from tests.adapters.test_otlp_mapping import CHAT, span, traces
 from tests.adapters.test_posthog_mapping import generation
-from tests.conftest import NOW_MS
+from tests.conftest import NOW_MS, event, write_landing
 
 DAY = "2026-11-20"
 
@@ -112,3 +112,27 @@ def test_the_scrubbers_fast_path_never_changes_a_result():
         return re.sub(pii.PHONE, "[phone]", text)
 
     assert [s for s in samples if pii.scrub(s) != full(s)] == []
+
+
+def test_records_keep_their_schema_version_and_the_1_0_to_1_1_upgrade_path(layout):
+    lines = [
+        event(1, schema_version="1.0"),                              # 1: a 1.0 record as written
+        event(2, schema_version="1.0", provider="openai", is_error=True),  # 2: 1.1 fields on 1.0: ignored
+        event(3, schema_version="1.0", ttft_ms=None),                # 3: null TTFT is not allowed in 1.0
+        event(4, schema_version="1.1", ttft_ms=None, prompt_tokens=None, estimated_cost_usd=None,
+              implicit_quality_score=None),                          # 4: ... but it is in 1.1
+        event(5, schema_version="2.0"),                              # 5: unknown version
+    ]
+    write_landing(layout, "v.ndjson", lines, load_date=DAY)
+    custom = {"uuid": "c", "event": "ai_interaction", "properties": event(6, schema_version="1.0"),
+              "timestamp": "2026-11-21T11:00:00Z"}
+    path = layout.landing_dir("posthog") / DAY / "custom.jsonl"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(custom) + "\n")
+    lake.load_partition(layout, DAY, now_ms=NOW_MS)
+    got = rows(f"select event_id, schema_version, provider, is_error, ttft_ms from read_parquet("
+               f"'{layout.raw_interactions}/**/*.parquet') order by event_id")
+    assert got == [("e1", "1.0", None, False, 201.0), ("e2", "1.0", None, False, 202.0),
+                   ("e4", "1.1", None, False, None), ("e6", "1.0", None, False, 206.0)]
+    assert rows(f"select line_number, rule from read_parquet('{layout.quarantine}/**/*.parquet') "
+                "order by line_number") == [(3, "required:ttft_ms"), (5, "unsupported_schema_version")]
