@@ -6,7 +6,8 @@ the adapter must hash and drop) plus one non-model span per line; PostHog `$ai_g
 `$ai_input` / `$ai_output_choices` and ~20 other properties, plus one `$pageview` in ten. Then measures
 - adapter: landing file -> canonical JSON lines in Arrow batches (parse, map, scrub, serialize), and
 - load: `lake.load_partition` on the file (adapter + contract SQL + Parquet lake + manifest),
-and prints records/s for each. Records counts every span/event read, skipped ones included.
+and prints records/s for each. Records counts every span/event read, skipped ones included. Files over
+16 MB are mapped by one worker process per CPU (AIW_ADAPTER_WORKERS=1 measures a single core).
 
     python benchmarks/bench_adapters.py                    # 500k records per format
     python benchmarks/bench_adapters.py --records 100000 --json
@@ -43,7 +44,7 @@ def _attr(key: str, value: object) -> dict:
     return {"key": key, "value": {"stringValue": value}}
 
 
-def otlp_file(path: Path, records: int, per_line: int, rng: random.Random) -> int:
+def otlp_file(path: Path, records: int, per_line: int, rng: random.Random, content: bool = True) -> int:
     """Write OTLP JSON lines; returns the number of spans written (chat spans + one skipped span per line)."""
     written = 0
     with path.open("wb") as fh:
@@ -58,11 +59,12 @@ def otlp_file(path: Path, records: int, per_line: int, rng: random.Random) -> in
                          "gen_ai.response.id": f"chatcmpl-{rng.getrandbits(64):x}", "server.address": "api.x.test",
                          "gen_ai.usage.input_tokens": rng.randint(50, 4000), "server.port": 443,
                          "gen_ai.usage.output_tokens": rng.randint(10, 800),
-                         "gen_ai.conversation.id": f"conv-{rng.getrandbits(32):x}",
-                         "gen_ai.input.messages": json.dumps([{"role": "user", "parts": [
-                             {"type": "text", "content": "Summarise this ticket for me please " * 4}]}]),
-                         "gen_ai.output.messages": json.dumps([{"role": "assistant", "parts": [
-                             {"type": "text", "content": "Here is the summary you asked for. " * 6}]}])}
+                         "gen_ai.conversation.id": f"conv-{rng.getrandbits(32):x}"}
+                if content:  # OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=span_only; off by default
+                    attrs |= {"gen_ai.input.messages": json.dumps([{"role": "user", "parts": [
+                                  {"type": "text", "content": "Summarise this ticket for me please " * 4}]}]),
+                              "gen_ai.output.messages": json.dumps([{"role": "assistant", "parts": [
+                                  {"type": "text", "content": "Here is the summary you asked for. " * 6}]}])}
                 spans.append({"traceId": trace, "spanId": f"{rng.getrandbits(64):016x}", "name": f"chat {model}",
                               "kind": 3, "startTimeUnixNano": str(start),
                               "endTimeUnixNano": str(start + rng.randint(200, 9000) * 1_000_000),
@@ -78,7 +80,7 @@ def otlp_file(path: Path, records: int, per_line: int, rng: random.Random) -> in
     return written
 
 
-def posthog_file(path: Path, records: int, rng: random.Random) -> int:
+def posthog_file(path: Path, records: int, rng: random.Random, content: bool = True) -> int:
     """Write PostHog export lines: $ai_generation events and one $pageview in ten."""
     with path.open("wb") as fh:
         for i in range(records):
@@ -99,6 +101,8 @@ def posthog_file(path: Path, records: int, rng: random.Random) -> int:
                                                  "content": "Here is the summary you asked for. " * 6}],
                          "$python_runtime": "CPython", "$python_version": "3.11.7", "$os": "Linux",
                          "$lib": "posthog-python", "$lib_version": "7.91.1", "$is_server": True}
+                if not content:  # privacy mode: the wrapper sends no message content
+                    props["$ai_input"] = props["$ai_output_choices"] = None
                 row = {"uuid": f"0190e0a5-{i:012d}", "event": "$ai_generation", "distinct_id": f"user-{i % 5000}",
                        "person_id": None, "properties": props, "timestamp": ts, "created_at": ts}
             fh.write(orjson.dumps(row) + b"\n")
@@ -118,18 +122,21 @@ def main() -> int:
     parser.add_argument("--records", type=int, default=500_000, help="records per format (default 500000)")
     parser.add_argument("--spans-per-line", type=int, default=10, help="spans per OTLP line (default 10)")
     parser.add_argument("--no-load", action="store_true", help="measure the adapters alone, not the loader")
+    parser.add_argument("--no-content", action="store_true",
+                        help="records without message content (OTel's default; PostHog's privacy mode)")
     parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     args = parser.parse_args()
     rng = random.Random(42)
-    figures: dict[str, object] = {"records_per_format": args.records, "cpus": os.cpu_count()}
+    figures: dict[str, object] = {"records_per_format": args.records, "cpus": os.cpu_count(),
+                                  "content": not args.no_content}
     with tempfile.TemporaryDirectory() as tmp:
         layout = Layout.from_env(Path(tmp) / "aiw").ensure()
         files = {"otlp": layout.landing_dir("otlp") / DAY / "spans.jsonl",
                  "posthog": layout.landing_dir("posthog") / DAY / "export.jsonl"}
         for p in files.values():
             p.parent.mkdir(parents=True, exist_ok=True)
-        otlp_file(files["otlp"], args.records, args.spans_per_line, rng)
-        posthog_file(files["posthog"], args.records, rng)
+        otlp_file(files["otlp"], args.records, args.spans_per_line, rng, content=not args.no_content)
+        posthog_file(files["posthog"], args.records, rng, content=not args.no_content)
         for source, path in files.items():
             records, seconds = measure(path, source)
             rate = records / seconds

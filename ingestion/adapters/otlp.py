@@ -131,6 +131,15 @@ def _first(attrs: dict[str, Any], names: tuple[str, ...]) -> Any:
     return None
 
 
+def _event_id(trace_id: Any, span_id: Any) -> Any:
+    # Trace id then span id, as one run of hex: span ids are unique only within their trace, and a bare
+    # 16-hex span id that happens to be all digits and Luhn-valid would be scrubbed as a card number
+    # (then collide with every other such span); inside 48 hex characters no digit run stands alone.
+    if isinstance(trace_id, str) and isinstance(span_id, str):
+        return trace_id + span_id
+    return span_id
+
+
 def is_model_call(attrs: dict[str, Any]) -> bool:
     """A span describes one call to a model: an inference/embeddings operation, or (conventions before
     gen_ai.operation.name) a span that names a requested model."""
@@ -163,7 +172,7 @@ def span_to_record(span: dict[str, Any], resource: dict[str, Any], options: Otlp
     output_content = _first(attrs, OUTPUT_CONTENT)
     record = {
         "schema_version": "1.1",
-        "event_id": hex_id(span.get("spanId")),
+        "event_id": _event_id(trace_id, hex_id(span.get("spanId"))),
         "session_id": attrs.get("gen_ai.conversation.id") or resource.get("gen_ai.conversation.id") or trace_id,
         "user_id": pseudonymous_id(_first(attrs, USER_ATTRIBUTES) or _first(resource, USER_ATTRIBUTES)),
         "timestamp": start // 1_000_000 if start is not None else None,

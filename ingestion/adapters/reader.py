@@ -15,7 +15,10 @@ from __future__ import annotations
 
 import gc
 import gzip
+import multiprocessing
+import os
 from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,58 +50,60 @@ class ReadCounts:
     source_lines: int = 0  # non-blank physical lines (or array elements) read
 
 
-def otlp_mapper(options: otlp.OtlpOptions | None = None) -> Mapper:
-    """Mapper for OTLP JSON lines: one TracesData object -> one entry per span."""
-    opts = options or otlp.OtlpOptions.from_env()
-
-    def mapper(obj: Any) -> list[dict[str, Any] | None] | None:
-        return otlp.traces_to_records(obj, opts) if otlp.is_traces_data(obj) else None
-
-    return mapper
+Options = Any  # otlp.OtlpOptions | posthog.PosthogOptions
 
 
-def posthog_mapper(options: posthog.PosthogOptions | None = None) -> Mapper:
-    """Mapper for PostHog export lines: one event -> one entry."""
-    opts = options or posthog.PosthogOptions.from_env()
-
-    def mapper(obj: Any) -> list[dict[str, Any] | None] | None:
-        return [posthog.event_to_record(obj, opts)] if posthog.is_event(obj) else None
-
-    return mapper
-
-
-def mapper_for(source: str) -> Mapper:
-    """The mapper of an adapted landing source (options read from the environment)."""
+def options_for(source: str) -> Options:
+    """The adapter options of a landing source, read from the environment (see docs/adapters.md)."""
     if source == "otlp":
-        return otlp_mapper()
+        return otlp.OtlpOptions.from_env()
     if source == "posthog":
-        return posthog_mapper()
+        return posthog.PosthogOptions.from_env()
     raise ValueError(f"no adapter for landing source {source!r}; adapted sources are {ADAPTED_SOURCES}")
+
+
+def mapper_for(source: str, options: Options | None = None) -> Mapper:
+    """The mapper of an adapted landing source: one parsed source object -> its records, None if not the format."""
+    opts = options if options is not None else options_for(source)
+    if source == "otlp":
+        def otlp_mapper(obj: Any) -> list[dict[str, Any] | None] | None:
+            return otlp.traces_to_records(obj, opts) if otlp.is_traces_data(obj) else None
+        return otlp_mapper
+
+    def posthog_mapper(obj: Any) -> list[dict[str, Any] | None] | None:
+        return [posthog.event_to_record(obj, opts)] if posthog.is_event(obj) else None
+    return posthog_mapper
 
 
 _NOT_JSON = object()
 
+# Files bigger than this are mapped by a pool of worker processes (the work is pure Python, one core each),
+# in chunks of about CHUNK_BYTES cut at line ends. AIW_ADAPTER_WORKERS overrides the pool size (1: no pool).
+PARALLEL_MIN_BYTES = 16 << 20
+CHUNK_BYTES = 4 << 20
 
-def _source_items(data: bytes, may_be_document: bool) -> Iterator[tuple[int, Any, bytes | None]]:
-    """(line number, parsed value or _NOT_JSON, raw bytes) per line; a `.json` file may instead be one
-    document: a single object (an OTLP/HTTP request body saved as-is) or an array of them (raw is None)."""
-    if may_be_document:
-        try:
-            doc = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            doc = _NOT_JSON
-        if isinstance(doc, list):
-            for pos, item in enumerate(doc, start=1):
-                yield pos, item, None
-            return
-        if isinstance(doc, dict):
-            yield 1, doc, None
-            return
+
+def _document_items(data: bytes) -> list[tuple[int, Any, bytes | None]] | None:
+    """A `.json` file holding one document: a single object (an OTLP/HTTP request body saved as-is) or an
+    array of them, as (position, value, None) items; None when the file is not one JSON document."""
+    try:
+        doc = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return None
+    if isinstance(doc, list):
+        return [(pos, item, None) for pos, item in enumerate(doc, start=1)]
+    if isinstance(doc, dict):
+        return [(1, doc, None)]
+    return None
+
+
+def _line_items(chunk: bytes, first_line_no: int) -> Iterator[tuple[int, Any, bytes | None]]:
+    """(line number, parsed value or _NOT_JSON, raw bytes) per line of a chunk of whole lines."""
     loads = orjson.loads
-    pieces = data.split(b"\n")
+    pieces = chunk.split(b"\n")
     if pieces and not pieces[-1]:
         pieces.pop()  # the newline that ends the last line does not start another one
-    for number, raw in enumerate(pieces, start=1):
+    for number, raw in enumerate(pieces, start=first_line_no):
         if not raw or raw.isspace():
             yield number, None, raw
             continue
@@ -108,12 +113,77 @@ def _source_items(data: bytes, may_be_document: bool) -> Iterator[tuple[int, Any
             yield number, _NOT_JSON, raw
 
 
+# A mapped chunk: line numbers, record ordinals, canonical lines, and counts (blank, source lines, records, skipped).
+Mapped = tuple[list[int], list[int], list[bytes], tuple[int, int, int, int]]
+
+
+def _map_items(items: Iterator[tuple[int, Any, bytes | None]] | list[tuple[int, Any, bytes | None]],
+               mapper: Mapper) -> Mapped:
+    dumps = orjson.dumps
+    line_nos: list[int] = []
+    record_nos: list[int] = []
+    lines: list[bytes] = []
+    blank = source_lines = records_read = skipped = 0
+    for number, value, raw in items:
+        if raw is not None and (not raw or raw.isspace()):
+            blank += 1
+            continue
+        source_lines += 1
+        records = None
+        if value is not _NOT_JSON:
+            try:
+                records = mapper(value)
+            except Exception:  # noqa: BLE001 - a hostile line must not stop the load; it is quarantined
+                records = None
+        if records is None:
+            # Not the format: hand it on scrubbed so the contract quarantines it with file and line.
+            text = scrub((raw or dumps(value)).decode("utf-8", "replace"))
+            line_nos.append(number)
+            record_nos.append(1)
+            lines.append(text.encode() if value is _NOT_JSON else dumps(text))
+            records_read += 1
+            continue
+        for ordinal, record in enumerate(records, start=1):
+            records_read += 1
+            if record is None:
+                skipped += 1
+                continue
+            line_nos.append(number)
+            record_nos.append(ordinal)
+            lines.append(dumps(record))
+    return line_nos, record_nos, lines, (blank, source_lines, records_read, skipped)
+
+
+def _map_chunk(source: str, options: Options, chunk: bytes, first_line_no: int) -> Mapped:
+    """Map one chunk of whole lines (runs in a worker process for big files)."""
+    return _map_items(_line_items(chunk, first_line_no), mapper_for(source, options))
+
+
+def _chunks(data: bytes, size: int) -> Iterator[tuple[bytes, int]]:
+    """(chunk of whole lines, its first line number) of about `size` bytes each."""
+    pos, line_no = 0, 1
+    while pos < len(data):
+        end = data.find(b"\n", pos + size)
+        end = len(data) if end < 0 else end + 1
+        chunk = data[pos:end]
+        yield chunk, line_no
+        line_no += chunk.count(b"\n")
+        pos = end
+
+
+def workers() -> int:
+    """Worker processes for mapping big files: AIW_ADAPTER_WORKERS, else one per CPU."""
+    raw = os.environ.get("AIW_ADAPTER_WORKERS", "")
+    return max(1, int(raw)) if raw.strip().isdigit() else max(1, os.cpu_count() or 1)
+
+
 @dataclass
 class AdaptedFile:
     """An adapted landing file: iterate for Arrow batches; `counts` is complete once iteration ends."""
 
     path: Path
-    mapper: Mapper
+    source: str
+    options: Options = None
     batch_records: int = BATCH_RECORDS
     counts: ReadCounts = field(default_factory=ReadCounts)
 
@@ -128,43 +198,46 @@ class AdaptedFile:
             if was_enabled:
                 gc.enable()
 
+    def _mapped(self, data: bytes, is_json_name: bool) -> Iterator[Mapped]:
+        options = self.options if self.options is not None else options_for(self.source)
+        doc = _document_items(data) if is_json_name else None
+        if doc is not None:
+            yield _map_items(doc, mapper_for(self.source, options))
+            return
+        pool_size = workers()
+        if pool_size < 2 or len(data) < PARALLEL_MIN_BYTES:
+            for chunk, first in _chunks(data, CHUNK_BYTES):
+                yield _map_chunk(self.source, options, chunk, first)
+            return
+        # forkserver: workers never inherit the loader's DuckDB threads or locks.
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["ingestion.adapters.reader"])
+        with ProcessPoolExecutor(max_workers=pool_size, mp_context=context, initializer=gc.disable) as pool:
+            pending = [pool.submit(_map_chunk, self.source, options, chunk, first)
+                       for chunk, first in _chunks(data, CHUNK_BYTES)]
+            del data
+            for future in pending:
+                yield future.result()
+
     def _batches(self) -> Iterator[pa.Table]:
         name = self.path.name
         opener = gzip.open if name.endswith(".gz") else open
         with opener(self.path, "rb") as fh:
             data = fh.read()
         base = name[:-3] if name.endswith(".gz") else name
-        counts, mapper, dumps = self.counts, self.mapper, orjson.dumps
+        counts = self.counts
         line_nos: list[int] = []
         record_nos: list[int] = []
         lines: list[bytes] = []
-        for number, value, raw in _source_items(data, base.endswith(".json")):
-            if raw is not None and (not raw or raw.isspace()):
-                counts.blank_lines += 1
-                continue
-            counts.source_lines += 1
-            records = None
-            if value is not _NOT_JSON:
-                try:
-                    records = mapper(value)
-                except Exception:  # noqa: BLE001 - a hostile line must not stop the load; it is quarantined
-                    records = None
-            if records is None:
-                # Not the format: hand it on scrubbed so the contract quarantines it with file and line.
-                text = scrub((raw or dumps(value)).decode("utf-8", "replace"))
-                line_nos.append(number)
-                record_nos.append(1)
-                lines.append(text.encode() if value is _NOT_JSON else dumps(text))
-                counts.records += 1
-            else:
-                for ordinal, record in enumerate(records, start=1):
-                    counts.records += 1
-                    if record is None:
-                        counts.skipped += 1
-                        continue
-                    line_nos.append(number)
-                    record_nos.append(ordinal)
-                    lines.append(dumps(record))
+        for chunk_lines, chunk_records, chunk_out, (blank, source_lines, records, skipped) in self._mapped(
+                data, base.endswith(".json")):
+            counts.blank_lines += blank
+            counts.source_lines += source_lines
+            counts.records += records
+            counts.skipped += skipped
+            line_nos += chunk_lines
+            record_nos += chunk_records
+            lines += chunk_out
             if len(lines) >= self.batch_records:
                 yield _table(line_nos, record_nos, lines)
                 line_nos, record_nos, lines = [], [], []
@@ -180,4 +253,6 @@ def _table(line_nos: list[int], record_nos: list[int], lines: list[bytes]) -> pa
 
 def adapt_file(path: Path, source: str, batch_records: int = BATCH_RECORDS) -> AdaptedFile:
     """Read an OTLP or PostHog landing file lazily as canonical-line batches (see the module docstring)."""
-    return AdaptedFile(path, mapper_for(source), batch_records)
+    if source not in ADAPTED_SOURCES:
+        raise ValueError(f"no adapter for landing source {source!r}; adapted sources are {ADAPTED_SOURCES}")
+    return AdaptedFile(path, source, options_for(source), batch_records)

@@ -12,9 +12,10 @@ import duckdb
 import orjson
 
 from ingestion import lake, pii
+from ingestion.adapters import reader
 from ingestion.adapters.reader import adapt_file
 from ingestion.collector.payload import parse_otlp_traces
-from tests.adapters.test_otlp_mapping import CHAT, span, traces
+from tests.adapters.test_otlp_mapping import CHAT, TRACE, span, traces
 from tests.adapters.test_posthog_mapping import generation
 from tests.conftest import NOW_MS, event, write_landing
 
@@ -48,7 +49,7 @@ def test_otlp_lines_reconcile_and_quarantine_names_file_line_and_record(layout):
                    ("otlp/2026-11-20/spans.jsonl", 3, 1, "malformed_json"),
                    ("otlp/2026-11-20/spans.jsonl", 4, 1, "not_an_object")]
     assert rows(f"select event_id, source, line_number, record_number, schema_version from read_parquet("
-                f"'{layout.raw_interactions}/**/*.parquet')") == [("a" * 16, "otlp", 1, 1, "1.1")]
+                f"'{layout.raw_interactions}/**/*.parquet')") == [(TRACE + "a" * 16, "otlp", 1, 1, "1.1")]
     manifest = rows(f"select lines, skipped from read_parquet('{layout.manifest}/*.parquet')")
     assert manifest == [(6, 1)]
 
@@ -85,16 +86,34 @@ def test_reads_what_the_collector_writes_for_v1_traces(layout):
     assert (f.lines, f.accepted) == (3, 3)
 
 
-def test_reader_batches_keep_line_and_record_numbers(tmp_path):
+def test_reader_batches_keep_line_and_record_numbers(tmp_path, monkeypatch):
     path = tmp_path / "x.jsonl"
     path.write_text("\n".join(json.dumps(traces(*(span(CHAT, span_id=f"{i}{j:015x}") for j in range(3))))
                               for i in range(4)) + "\n")
+    monkeypatch.setattr(reader, "CHUNK_BYTES", 1)  # one line per chunk
     adapted = adapt_file(path, "otlp", batch_records=5)
     batches = list(adapted)
-    assert [b.num_rows for b in batches] == [6, 6]  # a batch closes after the line that fills it
+    assert [b.num_rows for b in batches] == [6, 6]  # a batch closes after the chunk that fills it
     pairs = [(r["line_no"], r["record_no"]) for b in batches for r in b.to_pylist()]
     assert pairs == [(i, j) for i in range(1, 5) for j in range(1, 4)]
     assert (adapted.counts.records, adapted.counts.skipped, adapted.counts.source_lines) == (12, 0, 4)
+
+
+def test_big_files_are_mapped_by_worker_processes_with_the_same_result(tmp_path, monkeypatch):
+    path = tmp_path / "x.jsonl"
+    tool = span({"gen_ai.operation.name": "execute_tool"}, span_id="f" * 16)
+    path.write_text("\n".join([*(json.dumps(traces(span(CHAT, span_id=f"{i:016x}"), tool)) for i in range(50)),
+                               "", "not json"]) + "\n")
+    monkeypatch.setattr(reader, "CHUNK_BYTES", 2000)
+    serial = adapt_file(path, "otlp")
+    serial_rows = [r for b in serial for r in b.to_pylist()]
+    monkeypatch.setattr(reader, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setenv("AIW_ADAPTER_WORKERS", "2")
+    parallel = adapt_file(path, "otlp")
+    assert [r for b in parallel for r in b.to_pylist()] == serial_rows
+    assert parallel.counts == serial.counts
+    assert (serial.counts.records, serial.counts.skipped, serial.counts.blank_lines) == (101, 50, 1)
+    assert serial_rows[-1]["line_no"] == 52 and len(serial_rows) == 51
 
 
 def test_the_scrubbers_fast_path_never_changes_a_result():

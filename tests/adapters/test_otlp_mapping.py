@@ -9,6 +9,7 @@ from ingestion.adapters import otlp
 from ingestion.contract import validate_record
 from tests.conftest import NOW_MS
 
+TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 START_NS = (NOW_MS - 3_600_000) * 1_000_000
 
 
@@ -48,7 +49,7 @@ CHAT = {"gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai", "gen_
 
 def test_a_chat_span_maps_field_by_field_and_validates():
     (rec,) = otlp.traces_to_records(traces(span(CHAT)), otlp.OtlpOptions())
-    assert rec["schema_version"] == "1.1" and rec["event_id"] == "00f067aa0ba902b7"
+    assert rec["schema_version"] == "1.1" and rec["event_id"] == TRACE + "00f067aa0ba902b7"
     assert rec["session_id"] == "conv-1" and rec["trace_id"] == "4bf92f3577b34da6a3ce929d0e0e4736"
     assert rec["timestamp"] == NOW_MS - 3_600_000 and rec["total_latency_ms"] == 850.0 and rec["ttft_ms"] == 250.0
     assert (rec["model_id"], rec["model_version"], rec["provider"]) == ("gpt-4o", "gpt-4o-2024-08-06", "openai")
@@ -96,7 +97,7 @@ def test_error_status_base64_ids_and_missing_usage():
            "traceId": base64.b64encode(bytes.fromhex("4bf92f3577b34da6a3ce929d0e0e4736")).decode()}
     s = span(failed, status={"code": 2, "message": "boom"}) | b64  # protobuf's generic JSON mapping
     (rec,) = otlp.traces_to_records(traces(s), otlp.OtlpOptions())
-    assert rec["is_error"] is True and rec["event_id"] == "00f067aa0ba902b7"
+    assert rec["is_error"] is True and rec["event_id"] == TRACE + "00f067aa0ba902b7"
     assert rec["trace_id"] == "4bf92f3577b34da6a3ce929d0e0e4736"
     assert "prompt_tokens" not in rec and validate_record(rec, NOW_MS) == []
 
@@ -107,6 +108,12 @@ def test_pii_in_attributes_is_scrubbed_and_user_ids_pseudonymised():
     (rec,) = otlp.traces_to_records(traces(span(attrs)), otlp.OtlpOptions())
     assert rec["session_id"] == "conv for [email]" and rec["model_id"] == "gpt [card]"
     assert rec["user_id"].startswith("anon-") and "@" not in rec["user_id"]
+
+
+def test_an_all_digit_span_id_is_not_taken_for_a_card_number():
+    luhn_valid = "4111111111111111"
+    (rec,) = otlp.traces_to_records(traces(span(CHAT, span_id=luhn_valid)), otlp.OtlpOptions())
+    assert rec["event_id"] == TRACE + luhn_valid
 
 
 def test_wrongly_typed_values_reach_the_contract_instead_of_crashing():
