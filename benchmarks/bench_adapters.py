@@ -29,7 +29,7 @@ import orjson
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ingestion import lake  # noqa: E402
-from ingestion.adapters.reader import adapt_file  # noqa: E402
+from ingestion.adapters.reader import adapt_file, workers  # noqa: E402
 from ingestion.layout import Layout  # noqa: E402
 
 DAY = "2026-11-20"
@@ -109,12 +109,13 @@ def posthog_file(path: Path, records: int, rng: random.Random, content: bool = T
     return records
 
 
-def measure(path: Path, source: str) -> tuple[int, float]:
-    started = time.perf_counter()
+def measure(path: Path, source: str) -> tuple[int, float, float]:
+    """(records, wall seconds, CPU seconds of this process) for adapting one file."""
+    started, cpu = time.perf_counter(), time.process_time()
     adapted = adapt_file(path, source)
     for _table in adapted:
         pass
-    return adapted.counts.records, time.perf_counter() - started
+    return adapted.counts.records, time.perf_counter() - started, time.process_time() - cpu
 
 
 def main() -> int:
@@ -128,7 +129,8 @@ def main() -> int:
     args = parser.parse_args()
     rng = random.Random(42)
     figures: dict[str, object] = {"records_per_format": args.records, "cpus": os.cpu_count(),
-                                  "content": not args.no_content}
+                                  "workers": workers(), "content": not args.no_content,
+                                  "load_average": os.getloadavg()[0]}
     with tempfile.TemporaryDirectory() as tmp:
         layout = Layout.from_env(Path(tmp) / "aiw").ensure()
         files = {"otlp": layout.landing_dir("otlp") / DAY / "spans.jsonl",
@@ -138,11 +140,17 @@ def main() -> int:
         otlp_file(files["otlp"], args.records, args.spans_per_line, rng, content=not args.no_content)
         posthog_file(files["posthog"], args.records, rng, content=not args.no_content)
         for source, path in files.items():
-            records, seconds = measure(path, source)
+            records, seconds, cpu = measure(path, source)
             rate = records / seconds
             figures[f"{source}_adapter_records_per_s"] = round(rate)
+            # On a shared machine wall time depends on the neighbours; with one worker (AIW_ADAPTER_WORKERS=1)
+            # records per CPU-second is what one core of this machine does.
+            cpu_note = ""
+            if workers() == 1 and cpu > 0:
+                figures[f"{source}_adapter_records_per_cpu_s"] = round(records / cpu)
+                cpu_note = f" ({records / cpu:,.0f} per CPU-second)"
             print(f"{source:8s} adapter  {records:>9,} records ({path.stat().st_size / 1e6:.0f} MB) "
-                  f"in {seconds:6.2f} s = {rate:>9,.0f} records/s")
+                  f"in {seconds:6.2f} s = {rate:>9,.0f} records/s{cpu_note}")
         if not args.no_load:
             for source in files:
                 started = time.perf_counter()

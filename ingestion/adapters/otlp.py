@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +32,8 @@ INPUT_CONTENT = ("gen_ai.input.messages", "gen_ai.prompt", "gen_ai.system_instru
 OUTPUT_CONTENT = ("gen_ai.output.messages", "gen_ai.completion")
 
 STATUS_ERROR = 2
+_HEX32 = re.compile(r"[0-9a-f]{32}")
+_HEX16 = re.compile(r"[0-9a-f]{16}")
 
 # Span attributes the mapping reads (others, often large, are never converted). Feature and user
 # attributes are configurable, so they are added per options.
@@ -135,7 +138,10 @@ def _event_id(trace_id: Any, span_id: Any) -> Any:
     # Trace id then span id, as one run of hex: span ids are unique only within their trace, and a bare
     # 16-hex span id that happens to be all digits and Luhn-valid would be scrubbed as a card number
     # (then collide with every other such span); inside 48 hex characters no digit run stands alone.
-    if isinstance(trace_id, str) and isinstance(span_id, str):
+    # Only well-formed ids are joined: gluing arbitrary text could hide a card number from the scrubber
+    # (its last digits would run into the next id's letters).
+    if isinstance(trace_id, str) and isinstance(span_id, str) and _HEX32.fullmatch(trace_id) and \
+            _HEX16.fullmatch(span_id):
         return trace_id + span_id
     return span_id
 
