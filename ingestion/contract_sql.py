@@ -14,7 +14,7 @@ from __future__ import annotations
 from ingestion import contract as c
 from ingestion.pii import scrub_sql
 
-# Fields whose value is one of a fixed set: no free text, nothing to scrub.
+# Fields whose value is one of a fixed set: no free text, nothing to scrub unless it is outside the set.
 _ENUM_FIELDS = {"schema_version", "routing_strategy", "explicit_rating", "kind", "rating"}
 
 SQL_TYPES = {"string": "VARCHAR", "int": "BIGINT", "number": "DOUBLE", "bool": "BOOLEAN"}
@@ -102,8 +102,13 @@ def _timestamp_rule(now_ms: int) -> tuple[str, str]:
             c.RULE_TIMESTAMP_PLAUSIBLE)
 
 
-def staged_select(lines_relation: str, now_ms: int) -> str:
-    """SELECT producing the staged rows for the lines in `lines_relation` (see module docstring)."""
+def staged_select(lines_relation: str, now_ms: int, passthrough: tuple[str, ...] = ()) -> str:
+    """SELECT producing the staged rows for the lines in `lines_relation` (see module docstring).
+
+    `passthrough` names extra columns of the relation carried unchanged into the output after `line_no`
+    (the loader passes `record_no`, a record's ordinal inside a source line that holds several).
+    """
+    extra = "".join(f"{col}, " for col in passthrough)
     fields = all_fields()
     typed_cols = ",\n    ".join(f"{_typed(f)} as t_{f.name}" for f in fields)
     interaction_extra = [_timestamp_rule(now_ms)] + [
@@ -122,15 +127,19 @@ def staged_select(lines_relation: str, now_ms: int) -> str:
             col = f"coalesce({col}, {default})"
         if f.kind == "string" and f.name not in _ENUM_FIELDS:
             col = scrub_sql(col)
+        elif f.kind == "string" and f.allowed:
+            # An allowed value holds no PII; anything else is quarantined, and kept there scrubbed.
+            allowed = ", ".join(_quote(a) for a in f.allowed)
+            col = f"(case when {col} in ({allowed}) then {col} else {scrub_sql(col)} end)"
         out_cols.append(f"{col} as {f.name}")
     out_list = ",\n  ".join(out_cols)
     return f"""
 with parsed as (
-  select file_idx, line_no, line, try(from_json(line, '{_json_struct()}')) as j
+  select file_idx, line_no, {extra}line, try(from_json(line, '{_json_struct()}')) as j
   from {lines_relation}
 ),
 typed as (
-  select file_idx, line_no, line, j,
+  select file_idx, line_no, {extra}line, j,
     -- from_json accepts any JSON value; only a '{{' start makes it an object.
     j is not null and ltrim(line)[1] = '{{' as is_object,
     case when line is null or trim(line) = '' then 'blank'
@@ -151,7 +160,7 @@ checked as (
     end as rules
   from typed
 )
-select file_idx, line_no, coalesce(record_type, 'unknown') as record_type, rules,
+select file_idx, line_no, {extra}coalesce(record_type, 'unknown') as record_type, rules,
   {out_list},
   -- Kept only for rows that could not be parsed, scrubbed and cut short, so people can see what arrived.
   case when record_type <> 'blank' and not is_object then left({scrub_sql('line')}, 1000) end as raw_line

@@ -46,6 +46,7 @@ def _print_summary(layout: Layout, summary: object) -> None:
     _say(f"  rows quarantined    {s.total('quarantined')}"
          + (f" ({s.total('quarantined') / lines:.2%})" if lines else ""))
     _say(f"  duplicates dropped  {s.total('duplicates_dropped')}")
+    _say(f"  skipped (not AI)    {s.total('skipped')}")
     if s.dbt_ok:
         from orchestration.alerting.engine import open_warehouse_read_only
 

@@ -87,7 +87,8 @@ def run_pipeline(layout: Layout, say: Callable[[str], None] = print) -> Pipeline
             {k: _value(v) for k, v in check.metadata.items()} if check else {})
         summary.partitions.append(outcome)
         say(f"  loaded {metadata.get('files_loaded', 0)} file(s): {metadata.get('accepted', 0)} accepted, "
-            f"{metadata.get('quarantined', 0)} quarantined, {metadata.get('duplicates_dropped', 0)} duplicates; "
+            f"{metadata.get('quarantined', 0)} quarantined, {metadata.get('duplicates_dropped', 0)} duplicates, "
+            f"{metadata.get('skipped', 0)} skipped; "
             f"contract {'passed' if outcome.check_passed else 'FAILED: ' + outcome.check_description}")
         if not outcome.check_passed:
             for example in outcome.check_metadata.get("quarantine_examples", [])[:5]:
@@ -100,7 +101,8 @@ def run_pipeline(layout: Layout, say: Callable[[str], None] = print) -> Pipeline
         say(f"marts not built: the event contract check failed ({summary.blocked_reason})")
         return summary
     if not layout.raw_interactions.exists() or not any(layout.raw_interactions.rglob("*.parquet")):
-        summary.blocked_reason = f"nothing in the lake yet: put files under {layout.landing_dir('native')}"
+        summary.blocked_reason = (f"nothing in the lake yet: put files under {layout.landing_dir('native')} "
+                                  "(or landing/otlp, landing/posthog)")
         say(summary.blocked_reason)
         return summary
 

@@ -29,8 +29,9 @@ load_date_partitions = dg.DailyPartitionsDefinition(start_date="2024-01-01", end
     backfill_policy=dg.BackfillPolicy.single_run(),
     check_specs=[CONTRACT_CHECK],
     pool="duckdb",
-    description="Native landing files of one load date, checked against the event contract and written to the "
-                "Parquet lake (raw, quarantine with the rule broken, manifest). Each file is loaded once.",
+    description="Landing files of one load date (native; OTLP spans and PostHog exports through their adapters), "
+                "checked against the event contract and written to the Parquet lake (raw, quarantine with the rule "
+                "broken, manifest). Each file is loaded once.",
 )
 def load_lake(context: dg.AssetExecutionContext, settings: WarehouseSettings):
     layout: Layout = settings.layout()
@@ -49,6 +50,7 @@ def load_lake(context: dg.AssetExecutionContext, settings: WarehouseSettings):
             "accepted": sum(f.accepted for f in files),
             "quarantined": sum(f.quarantined for f in files),
             "duplicates_dropped": sum(f.duplicates for f in files),
+            "skipped": sum(f.skipped for f in files),
             "reconciles": all(f.reconciles for f in files),
             "load_ids": dg.MetadataValue.json([r.load_id for r in loaded]),
             "seconds": round(sum(r.seconds for r in loads), 2),

@@ -25,17 +25,21 @@ def date_quarantine(layout: Layout, load_date: str) -> tuple[int, int, list[tupl
     manifest = layout.manifest / "*.parquet"
     con = duckdb.connect()
     try:
-        lines, quarantined = con.execute(
-            f"select coalesce(sum(lines), 0), coalesce(sum(quarantined), 0) from read_parquet('{manifest}') "
-            "where load_date = ?::date", [load_date]).fetchone() if any(layout.manifest.glob("*.parquet")) else (0, 0)
+        lines, quarantined = 0, 0
+        if any(layout.manifest.glob("*.parquet")):
+            lines, quarantined = con.execute(
+                f"select coalesce(sum(lines), 0), coalesce(sum(quarantined), 0) "
+                f"from read_parquet('{manifest}', union_by_name = true) where load_date = ?::date",
+                [load_date]).fetchone()
         qdir = layout.quarantine / f"load_date={load_date}"
         rules, examples = [], []
         if quarantined and qdir.exists():
-            q = f"read_parquet('{qdir}/*.parquet')"
+            q = f"read_parquet('{qdir}/*.parquet', union_by_name = true)"
             rules = con.execute(f"select rule, count(*) from {q} group by 1 order by 2 desc, 1").fetchall()
-            examples = [f"{f}:{n} {r}" for f, n, r in con.execute(
-                f"select source_file, line_number, rule from {q} order by source_file, line_number limit 10")
-                .fetchall()]
+            # file:line, or file:line#record when the line held several records (OTLP spans).
+            examples = [f"{f}:{n}{'' if not k or k == 1 else f'#{k}'} {r}" for f, n, k, r in con.execute(
+                f"select source_file, line_number, record_number, rule from {q} "
+                "order by source_file, line_number, record_number limit 10").fetchall()]
     finally:
         con.close()
     return int(lines), int(quarantined), rules, examples
