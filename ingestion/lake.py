@@ -259,11 +259,11 @@ def load_partition(layout: Layout, load_date: str, *, now_ms: int | None = None,
                         [(i, f.source, f.relative_path) for i, f in enumerate(files)])
         counts: dict[int, ReadCounts] = {}
         empty = "(select 0::integer as file_idx, 0::bigint as line_no, 1 as record_no, ''::varchar as line where false)"
-        con.execute(f"create temp table staged as {staged_select(empty, now_ms, ('record_no',))}")
+        con.execute(f"create temp table staged as {_staged_with_keys(empty, now_ms)}")
         for idx, f in enumerate(files):
             say(f"reading {f.relative_path} ({fingerprints[idx][0] / 1e6:.1f} MB)")
             for relation in _line_relations(con, f, idx, counts):
-                con.execute(f"insert into staged {staged_select(relation, now_ms, ('record_no',))}")
+                con.execute(f"insert into staged {_staged_with_keys(relation, now_ms)}")
         _decide(con, layout)
         _write_outputs(con, layout, load_id, load_date, loaded_at)
         _fill_results(con, result, files, fingerprints, counts)
@@ -274,19 +274,35 @@ def load_partition(layout: Layout, load_date: str, *, now_ms: int | None = None,
     return result
 
 
-def _decide(con: duckdb.DuckDBPyConnection, layout: Layout) -> None:
-    """Give every staged row an outcome: accepted, duplicate, quarantined (with its rule) or blank."""
-    fields = [f.name for f in all_fields()]
+def _staged_with_keys(relation: str, now_ms: int) -> str:
+    """Staged rows plus what deduplication needs: a content hash of valid records and the event date.
+
+    Computed while the lines stream in, so no later step has to rescan or join the wide staged table.
+    """
     interaction_hash = _content_hash_sql(INTERACTION_COLUMNS)
     feedback_hash = _content_hash_sql(FEEDBACK_COLUMNS)
-    con.execute(f"""
-        create temp table valid as
-        select file_idx, line_no, record_no, record_type,
-               case when record_type = 'interaction' then event_id else feedback_id end as record_id,
-               case when record_type = 'interaction' then {interaction_hash} else {feedback_hash} end as content_hash,
+    return f"""
+        select *,
+               case when len(rules) > 0 then null
+                    when record_type = 'interaction' then {interaction_hash}
+                    when record_type = 'feedback' then {feedback_hash} end as content_hash,
                epoch_ms(timestamp)::date as event_date
+        from ({staged_select(relation, now_ms, ('record_no',))}) as s
+    """
+
+
+def _decide(con: duckdb.DuckDBPyConnection, layout: Layout) -> None:
+    """Give every staged row an outcome: accepted, duplicate, quarantined (with its rule) or blank.
+
+    Only ids seen more than once (in this batch, or already in the lake) go through the ranking; the
+    rest, nearly every row, are accepted without a sort. `outcomes` is a view, not a copy of `staged`.
+    """
+    con.execute("""
+        create temp table valid as
+        select file_idx, line_no, record_no, record_type, content_hash, event_date,
+               case when record_type = 'interaction' then event_id else feedback_id end as record_id
         from staged
-        where record_type in ('interaction', 'feedback') and len(rules) = 0
+        where content_hash is not null
     """)
     # Earlier loads: accepted interactions are indexed by event date, so only the dates this batch
     # touches are read (an hourly load does not re-read history). Feedback is small: read it whole.
@@ -304,42 +320,53 @@ def _decide(con: duckdb.DuckDBPyConnection, layout: Layout) -> None:
         history_parts.append(
             f"select 'feedback', feedback_id, content_hash from read_parquet("
             f"{_q(layout.glob(layout.raw_feedback))}, hive_partitioning = true, union_by_name = true)")
-    con.execute(f"create temp table history as {' union all '.join(history_parts)}")
+    con.execute(f"""
+        create temp table history as
+        select record_type, record_id, min(content_hash) as content_hash
+        from ({' union all '.join(history_parts)}) as h
+        group by record_type, record_id
+    """)
     con.execute("""
-        create temp table decided as
-        with ranked as (
+        create temp table contested as
+        with repeated as (
+          select record_type, record_id from valid group by record_type, record_id having count(*) > 1
+          union
+          select v.record_type, v.record_id from valid as v
+          join history as h on h.record_type = v.record_type and h.record_id = v.record_id
+        ),
+        ranked as (
           select v.*,
                  row_number() over w as rn,
                  first_value(v.content_hash) over w as first_hash,
                  h.content_hash as history_hash
-          from valid v
-          left join history h on h.record_type = v.record_type and h.record_id = v.record_id
+          from valid as v
+          join repeated as r on r.record_type = v.record_type and r.record_id = v.record_id
+          left join history as h on h.record_type = v.record_type and h.record_id = v.record_id
           window w as (partition by v.record_type, v.record_id order by v.file_idx, v.line_no, v.record_no)
         )
-        select file_idx, line_no, record_no, content_hash, event_date,
+        select file_idx, line_no, record_no,
                case when history_hash is not null then
                       case when history_hash = content_hash then 'duplicate' else 'conflict' end
                     when rn = 1 then 'accepted'
                     when content_hash = first_hash then 'duplicate'
-                    else 'conflict' end as outcome
+                    else 'conflict' end as decision
         from ranked
     """)
     con.execute(f"""
-        create temp table outcomes as
-        select s.*, d.content_hash, d.event_date,
+        create temp view outcomes as
+        select s.*,
                case when s.record_type = 'blank' then 'blank'
                     when len(s.rules) > 0 then 'quarantined'
-                    when d.outcome = 'conflict' then 'quarantined'
-                    else d.outcome end as outcome,
+                    when d.decision = 'conflict' then 'quarantined'
+                    else coalesce(d.decision, 'accepted') end as outcome,
                case when len(s.rules) > 0 then s.rules
-                    when d.outcome = 'conflict' then ['{c.RULE_DUPLICATE_CONFLICT}'] end as broken_rules,
+                    when d.decision = 'conflict' then ['{c.RULE_DUPLICATE_CONFLICT}'] end as broken_rules,
                f.source, f.source_file
-        from staged s
-        left join decided d using (file_idx, line_no, record_no)
-        join files f using (file_idx)
+        from staged as s
+        left join contested as d using (file_idx, line_no, record_no)
+        join files as f using (file_idx)
     """)
-    con.execute("drop table staged; drop table valid; drop table decided; drop table history")
-    del fields
+    con.execute("drop table valid; drop table history")
 
 
 def _write_outputs(con: duckdb.DuckDBPyConnection, layout: Layout, load_id: str, load_date: str,
@@ -362,8 +389,9 @@ def _write_outputs(con: duckdb.DuckDBPyConnection, layout: Layout, load_id: str,
     for directory, select in outputs:
         directory.mkdir(parents=True, exist_ok=True)
         target = directory / f"{load_id}.parquet"
-        con.execute(f"copy ({select} order by source_file, line_number, record_number) to {_q(target)} "
-                    "(format parquet, compression zstd)")
+        # Only quarantine is sorted (people read it by file and line); raw order does not matter.
+        order = " order by source_file, line_number, record_number" if directory.parent == layout.quarantine else ""
+        con.execute(f"copy ({select}{order}) to {_q(target)} (format parquet, compression zstd)")
     layout.event_index.mkdir(parents=True, exist_ok=True)
     con.execute(f"""
         copy (select event_id, content_hash, event_date from outcomes
