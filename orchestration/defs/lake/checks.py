@@ -57,7 +57,8 @@ def contract_check_result(layout: Layout, load_dates: list[str], loads: list[Loa
                           now_ms: int) -> dg.AssetCheckResult:
     """Validate accepted rows with GX and judge every load date's quarantined share."""
     files = _accepted_files(layout, loads, load_dates)
-    report = validate_parquet([str(p) for p in files], now_ms) if files else None
+    spill = str(layout.tmp / "gx")
+    report = validate_parquet([str(p) for p in files], now_ms, spill_dir=spill) if files else None
     judged = [r.load_date for r in loads if r.load_id] or load_dates
     per_date = {d: date_quarantine(layout, d) for d in judged}
     over = {d: q / n for d, (n, q, _r, _e) in per_date.items() if n and q / n > threshold}
