@@ -8,6 +8,7 @@ import dagster as dg
 from ingestion import lake
 from ingestion.layout import Layout
 from orchestration.defs.lake.checks import CONTRACT_CHECK, contract_check_result
+from orchestration.metadata import load_summary_md
 from orchestration.resources import WarehouseSettings
 
 # Partitioned by the date a file landed (from its landing/<source>/<YYYY-MM-DD>/ path, else its
@@ -45,6 +46,9 @@ def load_lake(context: dg.AssetExecutionContext, settings: WarehouseSettings):
             "quarantined": result.quarantined,
             "duplicates_dropped": result.duplicates,
             "reconciles": all(f.reconciles for f in result.files),
+            "quarantine_share": dg.MetadataValue.float(round(result.quarantined / result.lines, 6)
+                                                       if result.lines else 0.0),
+            "files": dg.MetadataValue.md(load_summary_md(result)),
             "load_id": result.load_id or "(nothing pending)",
             "seconds": round(result.seconds, 2),
         },
