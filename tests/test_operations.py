@@ -106,3 +106,20 @@ def test_mart_metadata_tables(layout):
     breached = [x for x in mf.LATENCY if x[4]]
     assert f"| chat | gpt-4o | {len(breached)} |" in slo
     assert md_table(["a"], []) .endswith("(none) |")
+
+
+def test_dbt_materializations_get_row_counts_and_tables(layout):
+    from orchestration.defs.warehouse.assets import with_mart_metadata
+
+    mf.build(layout)
+
+    class Context:
+        def asset_key_for_output(self, name: str) -> dg.AssetKey:
+            return dg.AssetKey(name.split("__"))
+
+    events = [dg.Output(None, "marts__mart_session_cost", metadata={"unique_id": "model.x"}),
+              dg.Output(None, "staging__stg_lake__interactions")]
+    enriched = list(with_mart_metadata(events, layout.warehouse, Context()))
+    assert enriched[0].metadata["dagster/row_count"].value == len(mf.SESSIONS)
+    assert "top_sessions_by_cost" in enriched[0].metadata and "unique_id" in enriched[0].metadata
+    assert enriched[1] is events[1]

@@ -15,12 +15,14 @@ from orchestration.metadata import mart_metadata
 from orchestration.resources import WarehouseSettings
 
 
-def with_mart_metadata(events: list[Any], warehouse: Path) -> Iterator[Any]:
+def with_mart_metadata(events: list[Any], warehouse: Path, context: dg.AssetExecutionContext) -> Iterator[Any]:
     """The dbt events, with row counts and Markdown tables added to materializations of marts models."""
     con = duckdb.connect(str(warehouse), read_only=True) if warehouse.exists() else None
     try:
         for event in events:
             key = getattr(event, "asset_key", None)
+            if isinstance(event, dg.Output):
+                key = context.asset_key_for_output(event.output_name)
             if con is None or key is None or len(key.path) != 2 or key.path[0] != "marts":
                 yield event
                 continue
@@ -60,7 +62,7 @@ def warehouse_models(context: dg.AssetExecutionContext, dbt: DbtCliResource,
     # Hold the materializations until dbt has exited: only then can this process open the warehouse
     # (DuckDB has one writer) to add row counts and the Markdown tables to each mart's materialization.
     events = list(dbt.cli(["build", "--exclude-resource-type", "unit_test"], context=context).stream())
-    yield from with_mart_metadata(events, layout.warehouse)
+    yield from with_mart_metadata(events, layout.warehouse, context)
     ok, output = run_unit_tests()
     if not ok:
         raise dg.Failure("dbt unit tests failed: a mart formula no longer computes what its unit test expects",
