@@ -268,3 +268,17 @@ def test_changing_a_price_reprices_history(run, tmp_path):
     others = sum(truth.cost(r) for r in gen.valid_records if r["model_id"] != "gpt-4o-mini")
     repriced = sum(c for _e, c, _s in rows)
     assert session_total == pytest.approx(others + repriced + unpriced, rel=1e-9)
+
+
+def test_report_headline_matches_what_was_landed(run, tmp_path):
+    from orchestration.report.build import write_report
+
+    layout, gen, _ = run
+    expected = truth.sessions(gen.valid_records)
+    result = write_report(layout, tmp_path / "report.html")
+    headline = result.data.headline
+    assert headline["interactions"] == gen.valid_interactions
+    assert headline["sessions"] == len(expected)
+    assert headline["cost_usd"] == pytest.approx(sum(c for _, _, c in expected.values()), abs=1e-6)
+    assert headline["sessions_over_budget"] == sum(c > BUDGET for _, _, c in expected.values())
+    assert [(m, v) for m, v, *_ in result.data.drift] == [tuple(gen.regression_version.split("@"))]
