@@ -143,6 +143,9 @@ def test_a_failing_sink_is_retried_next_tick_without_resending_to_the_others(rec
     # One line per alert in the JSON-lines sink, whatever the retries did.
     assert len((layout.alerts / "alerts.jsonl").read_text().splitlines()) == 3
 
+    # Across ticks, failed sinks back off (1, 2, 4 ... minutes): a tick 30 s later tries nothing.
+    assert evaluate(layout, rules=rules, now=T0 + dt.timedelta(seconds=90), logger=logger).retried == {}
+
     # A day later the sink that stayed down is given up on, and recorded as such; no more requests anywhere.
     third = evaluate(layout, rules=rules, now=T0 + dt.timedelta(hours=25), logger=logger)
     assert {v["pager"].split(" ")[0] for v in third.retried.values()} == {"abandoned"}

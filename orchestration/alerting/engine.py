@@ -164,6 +164,7 @@ class LoggedAlert:
     alert: Alert
     deliveries: dict[str, str] = field(default_factory=dict)
     attempts: dict[str, int] = field(default_factory=dict)
+    last_attempt: dict[str, str] = field(default_factory=dict)
 
     def pending(self) -> list[str]:
         """Sinks tried when the alert fired that have neither delivered it nor been given up on."""
@@ -208,6 +209,7 @@ class AlertLog:
                 for sink, status in record.get("deliveries", {}).items():
                     entry.deliveries[sink] = status
                     entry.attempts[sink] = entry.attempts.get(sink, 0) + 1
+                    entry.last_attempt[sink] = record.get("at") or record["fired_at"]
         return logged
 
     def fired_keys(self) -> set[str]:
@@ -239,6 +241,19 @@ class _Breaker:
         return status
 
 
+def _retry_due(entry: LoggedAlert, sink: str, now: dt.datetime) -> bool:
+    """Back off across evaluations too: 1, 2, 4 ... minutes after the last attempt, at most an hour.
+
+    Every alert sensor ticks each minute; without this a dead webhook would be called, and logged,
+    several times a minute for a whole day.
+    """
+    last = entry.last_attempt.get(sink)
+    if not last:
+        return True
+    wait = min(60 * 2 ** (entry.attempts.get(sink, 1) - 1), 3600)
+    return (now - dt.datetime.fromisoformat(last)).total_seconds() >= wait
+
+
 def _give_up(entry: LoggedAlert, now: dt.datetime, policy: RetryPolicy) -> bool:
     fired = dt.datetime.fromisoformat(entry.alert.fired_at) if entry.alert.fired_at else now
     return (now - fired).total_seconds() > policy.give_up_after_hours * 3600
@@ -266,8 +281,8 @@ def evaluate(layout: Layout, rules: dict[str, Rule] | None = None, sinks: list[S
         for entry in logged.values():
             retry = {}
             for name in entry.pending():
-                if name not in by_name:
-                    continue  # that sink is no longer configured; its record stays as it was
+                if name not in by_name or not _retry_due(entry, name, moment):
+                    continue  # not configured any more (its record stays as it was), or not due yet
                 if _give_up(entry, moment, policy):
                     retry[name] = (f"abandoned after {entry.attempts[name]} evaluation(s): "
                                    f"{entry.deliveries[name].removeprefix('failed: ')}")
