@@ -209,14 +209,14 @@ class AlertLog:
                 for sink, status in record.get("deliveries", {}).items():
                     entry.deliveries[sink] = status
                     entry.attempts[sink] = entry.attempts.get(sink, 0) + 1
-                    entry.last_attempt[sink] = record.get("at") or record["fired_at"]
+                    entry.last_attempt[sink] = record.get("attempted_at") or record["fired_at"]
         return logged
 
     def fired_keys(self) -> set[str]:
         return set(self.state())
 
     def append(self, alert: Alert, deliveries: dict[str, str], event: str = "fired", at: str = "") -> None:
-        record = {**alert.to_json(), "event": event, "at": at or alert.fired_at, "deliveries": deliveries}
+        record = {**alert.to_json(), "event": event, "attempted_at": at or alert.fired_at, "deliveries": deliveries}
         with open(self.path, "a", encoding="utf-8") as fh:
             fh.write(json.dumps(record) + "\n")
             fh.flush()
