@@ -62,7 +62,7 @@ def render(d: ReportData, generated_at: str, alerts: dict[str, int]) -> str:
                                             for k, v in cards) + "</div>"]
 
     days, by_model = _pivot(d.cost_by_day_model, 0, 1, 2)
-    parts.append("<h2>Cost</h2>")
+    parts.append("<h2 id=cost>Cost</h2>")
     parts.append(_figure(charts.stacked_bars(
         "Cost per day by model (USD, warehouse price)", "cost_per_day", days,
         {m: [v or 0.0 for v in vs] for m, vs in by_model.items()}, "event date (UTC)", "cost (USD)", charts.money),
@@ -77,7 +77,7 @@ def render(d: ReportData, generated_at: str, alerts: dict[str, int]) -> str:
         ["session", "user", "calls", "cost (USD)", "over budget"],
         [(s, u, n, f"{c:.4f}", "yes" if o else "no") for s, u, n, c, o in d.top_sessions], {2, 3}))
 
-    parts.append("<h2>Latency</h2>")
+    parts.append("<h2 id=latency>Latency</h2>")
     feats, p95 = _pivot(d.feature_daily, 1, 0, 2)
     slo = d.slo_ttft_ms
     parts.append(_figure(charts.lines(
@@ -90,7 +90,7 @@ def render(d: ReportData, generated_at: str, alerts: dict[str, int]) -> str:
         [(f, m, n, f"{w:,.0f}", first) for f, m, n, w, first in d.slo_breaches], {2, 3})
         if d.slo_breaches else "<p>No hour breached the SLO.</p>"))
 
-    parts.append("<h2>Quality</h2>")
+    parts.append("<h2 id=quality>Quality</h2>")
     _, quality = _pivot(d.feature_daily, 1, 0, 3)
     _, regen = _pivot(d.feature_daily, 1, 0, 4)
     parts.append(_figure(charts.lines(
@@ -105,7 +105,7 @@ def render(d: ReportData, generated_at: str, alerts: dict[str, int]) -> str:
         ["model", "version", "first drift day", "days drifting", "calls on those days", "latest finding"],
         d.drift, {3, 4}) if d.drift else "<p>No model version drifted.</p>"))
 
-    parts.append("<h2>Routing</h2>")
+    parts.append("<h2 id=routing>Routing</h2>")
     feats_r = sorted({f for f, _, _ in d.routing})
     totals = {f: sum(n for g, _, n in d.routing if g == f) for f in feats_r}
     strategies = sorted({s for _, s, _ in d.routing})
