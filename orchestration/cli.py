@@ -217,6 +217,23 @@ def _query(con, sql: str) -> tuple[list[str], list[tuple]]:  # noqa: ANN001
     return rel.columns, rel.fetchall()
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from orchestration.report.build import write_report
+
+    layout = Layout.from_env(args.home)
+    try:
+        result = write_report(layout, Path(args.output).resolve() if args.output else None)
+    except (FileNotFoundError, RuntimeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    h, d = result.data.headline, result.data
+    _say(f"wrote {result.path} ({result.bytes / 1024:.0f} KiB, self-contained: open it in any browser, offline)")
+    _say(f"  events {d.first_date} to {d.last_date}: {h['interactions']} interactions, ${h['cost_usd']:.2f}, "
+         f"{h['sessions']} sessions ({h['sessions_over_budget']} over budget), "
+         f"{len(d.slo_breaches)} feature x model SLO breach series, {len(d.drift)} drifting model version(s)")
+    return 0
+
+
 def cmd_prices_export(args: argparse.Namespace) -> int:
     from ingestion.prices import DEFAULT_PROVIDERS, export_seed
     from orchestration.defs.warehouse.project import DBT_PROJECT_DIR
@@ -285,6 +302,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--skip-pandas", action="store_true", help="leave out the pandas reference")
     bench.add_argument("--workdir", default="bench-work", help="scratch directory (default ./bench-work)")
     bench.set_defaults(func=cmd_bench)
+
+    report = sub.add_parser("report", help="write one self-contained HTML report with charts of the marts")
+    report.add_argument("--output", help="HTML file to write (default: $AIW_HOME/reports/report.html)")
+    report.set_defaults(func=cmd_report)
 
     prices = sub.add_parser("prices", help="the dated model price table")
     prices_sub = prices.add_subparsers(dest="prices_command", required=True)

@@ -80,6 +80,21 @@ def test_one_alert_per_over_budget_session(run):
     assert all(a["details"]["cost_usd"] > BUDGET for a in alerts)
 
 
+def test_report_headline_matches_what_was_landed(run, tmp_path):
+    # Runs before the tests below add a late event and change a price (the module shares one run).
+    from orchestration.report.build import write_report
+
+    layout, gen, _ = run
+    expected = truth.sessions(gen.valid_records)
+    result = write_report(layout, tmp_path / "report.html")
+    headline = result.data.headline
+    assert headline["interactions"] == gen.valid_interactions
+    assert headline["sessions"] == len(expected)
+    assert headline["cost_usd"] == pytest.approx(sum(c for _, _, c in expected.values()), abs=1e-6)
+    assert headline["sessions_over_budget"] == sum(c > BUDGET for _, _, c in expected.values())
+    assert [(m, v) for m, v, *_ in result.data.drift] == [tuple(gen.regression_version.split("@"))]
+
+
 def test_second_run_changes_nothing_and_a_late_event_lands_in_its_session(run, capsys):
     layout, gen, _ = run
     before = warehouse_rows(layout, "select * from marts.mart_session_cost order by session_id")

@@ -8,6 +8,7 @@ import dagster as dg
 from ingestion import lake
 from ingestion.layout import Layout
 from orchestration.defs.lake.checks import CONTRACT_CHECK, contract_check_result
+from orchestration.metadata import load_summary_md
 from orchestration.resources import WarehouseSettings
 
 # Partitioned by the date a file landed (from its landing/<source>/<YYYY-MM-DD>/ path, else its
@@ -41,6 +42,7 @@ def load_lake(context: dg.AssetExecutionContext, settings: WarehouseSettings):
     loaded = [r for r in loads if r.load_id]
     check = contract_check_result(layout, load_dates, loaded, settings.quarantine_threshold, now_ms)
     files = [f for r in loaded for f in r.files]
+    combined = lake.LoadResult(load_date=",".join(load_dates), files=files)
     yield dg.MaterializeResult(
         asset_key="lake_interactions",
         metadata={
@@ -52,6 +54,9 @@ def load_lake(context: dg.AssetExecutionContext, settings: WarehouseSettings):
             "duplicates_dropped": sum(f.duplicates for f in files),
             "skipped": sum(f.skipped for f in files),
             "reconciles": all(f.reconciles for f in files),
+            "quarantine_share": dg.MetadataValue.float(round(combined.quarantined / combined.lines, 6)
+                                                       if combined.lines else 0.0),
+            "files": dg.MetadataValue.md(load_summary_md(combined)),
             "load_ids": dg.MetadataValue.json([r.load_id for r in loaded]),
             "seconds": round(sum(r.seconds for r in loads), 2),
         },

@@ -1,7 +1,7 @@
 """The event contract as a blocking asset check on the lake loads of a run."""
 
-from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import dagster as dg
@@ -9,7 +9,9 @@ import duckdb
 
 from expectations.runner import validate_parquet
 from ingestion.lake import LoadResult
-from ingestion.layout import Layout
+from ingestion.landing import discover
+from ingestion.layout import SOURCES, Layout
+from orchestration.resources import WarehouseSettings
 
 CONTRACT_CHECK = dg.AssetCheckSpec(
     "event_contract",
@@ -100,3 +102,38 @@ def contract_check_result(layout: Layout, load_dates: list[str], loads: list[Loa
             "quarantine_examples": dg.MetadataValue.json(examples),
         },
     )
+
+
+def newest_landing(layout: Layout) -> tuple[dt.datetime | None, str | None]:
+    """When the newest landing file (any source) was last written, and its path under landing/."""
+    newest: tuple[float, str] | None = None
+    for f in discover(layout, SOURCES):
+        mtime = f.path.stat().st_mtime
+        if newest is None or mtime > newest[0]:
+            newest = (mtime, f.relative_path)
+    if newest is None:
+        return None, None
+    return dt.datetime.fromtimestamp(newest[0], tz=dt.UTC), newest[1]
+
+
+def freshness_result(layout: Layout, max_hours: float, now: dt.datetime) -> dg.AssetCheckResult:
+    """Pass when some landing file was written within the last `max_hours`."""
+    at, path = newest_landing(layout)
+    age_hours = None if at is None else (now - at).total_seconds() / 3600
+    passed = age_hours is not None and age_hours <= max_hours
+    if at is None:
+        why = f"nothing has ever landed under {layout.landing}"
+    else:
+        why = (f"newest landing file is {age_hours:.1f} h old ({path})" + ("" if passed else
+               f", over the {max_hours:g} h limit: check the producers, the collector and the exports"))
+    return dg.AssetCheckResult(
+        passed=passed, severity=dg.AssetCheckSeverity.ERROR, description=why,
+        metadata={"newest_file": path or "(none)", "newest_file_written_at": at.isoformat() if at else "(never)",
+                  "age_hours": round(age_hours, 2) if age_hours is not None else -1.0, "max_age_hours": max_hours})
+
+
+@dg.asset_check(asset="lake_interactions", name="landing_freshness",
+                description="Fails when no landing file has been written for longer than the limit "
+                            "(WarehouseSettings.freshness_max_hours, else $AIW_FRESHNESS_MAX_HOURS, else 26 h).")
+def landing_freshness(settings: WarehouseSettings) -> dg.AssetCheckResult:
+    return freshness_result(settings.layout(), settings.max_landing_age_hours(), dt.datetime.now(dt.UTC))

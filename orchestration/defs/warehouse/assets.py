@@ -3,13 +3,39 @@
 
 import os
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import duckdb
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
 
 from orchestration.defs.warehouse.project import dbt_project, ensure_manifest
+from orchestration.metadata import mart_metadata
 from orchestration.resources import WarehouseSettings
+
+
+def with_mart_metadata(events: list[Any], warehouse: Path, context: dg.AssetExecutionContext) -> Iterator[Any]:
+    """The dbt events, with row counts and Markdown tables added to materializations of marts models."""
+    con = duckdb.connect(str(warehouse), read_only=True) if warehouse.exists() else None
+    try:
+        for event in events:
+            key = getattr(event, "asset_key", None)
+            if isinstance(event, dg.Output):
+                key = context.asset_key_for_output(event.output_name)
+            if con is None or key is None or len(key.path) != 2 or key.path[0] != "marts":
+                yield event
+                continue
+            extra = mart_metadata(con, key.path[1])
+            if isinstance(event, dg.Output):
+                yield event.with_metadata({**event.metadata, **extra})
+            elif isinstance(event, dg.MaterializeResult):
+                yield event._replace(metadata={**(event.metadata or {}), **extra})
+            else:
+                yield event
+    finally:
+        if con is not None:
+            con.close()
 
 
 class WarehouseTranslator(DagsterDbtTranslator):
@@ -37,4 +63,7 @@ def warehouse_models(context: dg.AssetExecutionContext, dbt: DbtCliResource,
     """
     layout = settings.layout()
     os.environ["AIW_HOME"] = str(layout.home)  # profiles.yml and the lake sources read it
-    yield from dbt.cli(["build", "--exclude-resource-type", "unit_test"], context=context).stream()
+    # Hold the materializations until dbt has exited: only then can this process open the warehouse
+    # (DuckDB has one writer) to add row counts and the Markdown tables to each mart's materialization.
+    events = list(dbt.cli(["build", "--exclude-resource-type", "unit_test"], context=context).stream())
+    yield from with_mart_metadata(events, layout.warehouse, context)
