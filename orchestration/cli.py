@@ -250,7 +250,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     workdir = Path(args.workdir).resolve()
     results = runner.run(args.events, args.days, workdir, increment=args.increment, skip_pandas=args.skip_pandas,
-                         say=_say)
+                         keep_data=args.keep_data, say=_say)
     (workdir / "results.json").write_text(json.dumps(results, indent=2, default=str))
     _say("")
     _say(runner.report(results))
@@ -301,6 +301,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--increment", type=int, default=50_000, help="events in the incremental run (0: skip)")
     bench.add_argument("--skip-pandas", action="store_true", help="leave out the pandas reference")
     bench.add_argument("--workdir", default="bench-work", help="scratch directory (default ./bench-work)")
+    bench.add_argument("--keep-data", action="store_true",
+                       help="reuse the landing files of the last run in --workdir instead of generating them")
     bench.set_defaults(func=cmd_bench)
 
     report = sub.add_parser("report", help="write one self-contained HTML report with charts of the marts")

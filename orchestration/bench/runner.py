@@ -48,23 +48,42 @@ def _landing_files(layout: Layout) -> list[str]:
     return sorted(str(p) for p in layout.landing_dir("native").rglob("*.ndjson"))
 
 
+def _count_lines(path: str) -> int:
+    with open(path, "rb") as fh:
+        return sum(chunk.count(b"\n") for chunk in iter(lambda: fh.read(1 << 24), b""))
+
+
 def run(events: int, days: int, workdir: Path, *, seed: int = 7, increment: int = 50_000,
-        skip_pandas: bool = False, say=print) -> dict[str, Any]:  # noqa: ANN001
+        skip_pandas: bool = False, keep_data: bool = False, say=print) -> dict[str, Any]:  # noqa: ANN001
     workdir.mkdir(parents=True, exist_ok=True)
     home = workdir / "aiw"
-    shutil.rmtree(home, ignore_errors=True)
-    layout = Layout.from_env(home).ensure()
     end = dt.date(2026, 11, 20)
+    increment_day = (end + dt.timedelta(days=1)).isoformat()
+    reuse = keep_data and any((home / "landing" / "native").rglob("*.ndjson"))
+    if reuse:
+        # Same files as the last run: drop everything the pipeline wrote and the last increment.
+        for sub in ("lake", "alerts", "tmp", "reports", f"landing/native/{increment_day}"):
+            shutil.rmtree(home / sub, ignore_errors=True)
+        for stale in home.glob("warehouse.duckdb*"):
+            shutil.rmtree(stale) if stale.is_dir() else stale.unlink()
+    else:
+        shutil.rmtree(home, ignore_errors=True)
+    layout = Layout.from_env(home).ensure()
     files_per_day = max(1, events // days // 500_000)  # files of ~500k lines, like hourly-ish batches
-    say(f"generating {events:,} events over {days} days (not timed) ...")
-    started = time.perf_counter()
-    gen = synthetic.generate(layout, synthetic.Options(events=events, days=days, seed=seed, end_date=end,
-                                                       files_per_day=files_per_day))
-    files = _landing_files(layout)
+    if reuse:
+        files = _landing_files(layout)
+        lines = sum(_count_lines(f) for f in files)
+        say(f"reusing {lines:,} landing lines in {len(files)} files under {layout.landing_dir('native')}")
+    else:
+        say(f"generating {events:,} events over {days} days (not timed) ...")
+        started = time.perf_counter()
+        gen = synthetic.generate(layout, synthetic.Options(events=events, days=days, seed=seed, end_date=end,
+                                                           files_per_day=files_per_day))
+        files, lines = _landing_files(layout), gen.lines
+        say(f"  {lines:,} lines, {len(files)} files in {time.perf_counter() - started:.0f}s")
     size_mb = sum(os.path.getsize(f) for f in files) / 1e6
-    say(f"  {gen.lines:,} lines, {len(files)} files, {size_mb:,.0f} MB in {time.perf_counter() - started:.0f}s")
 
-    results: dict[str, Any] = {"events": events, "lines": gen.lines, "files": len(files), "megabytes": size_mb,
+    results: dict[str, Any] = {"events": events, "lines": lines, "files": len(files), "megabytes": size_mb,
                                "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]}}
     env = {"AIW_DUCKDB_MEMORY_LIMIT": os.environ.get("AIW_DUCKDB_MEMORY_LIMIT", "1GB")}
 
@@ -83,8 +102,8 @@ def run(events: int, days: int, workdir: Path, *, seed: int = 7, increment: int 
 
     if increment:
         say(f"incremental: {increment:,} more events landing as a new hour, on the full history ...")
-        inc_opts = synthetic.Options(events=increment, days=1, seed=seed + 1, end_date=end + dt.timedelta(days=1),
-                                     whale_sessions_per_day=0)
+        inc_opts = synthetic.Options(events=increment, days=1, seed=seed + 1,
+                                     end_date=dt.date.fromisoformat(increment_day), whale_sessions_per_day=0)
         synthetic.generate(layout, inc_opts)
         on_history = _run_child(["orchestration.bench.stage", str(home)], env)
         empty_home = workdir / "aiw_increment_only"
