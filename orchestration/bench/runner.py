@@ -14,6 +14,7 @@ import resource
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,11 +34,16 @@ class Measured:
 def _run_child(args: list[str], env: dict[str, str] | None = None) -> Measured:
     """Run a Python module in a child process; wall time, its peak RSS (incl. its children), its JSON."""
     started = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env={**os.environ, **(env or {})})
-    _pid, status, usage = os.wait4(proc.pid, 0)
-    seconds = time.perf_counter() - started
-    out, err = proc.stdout.read().decode(), proc.stderr.read().decode()
+    # Output goes to files, not pipes: a child that logs more than a pipe holds (64 KB of alert lines
+    # at 10M events) would block forever while we wait for it.
+    with tempfile.TemporaryFile() as out_file, tempfile.TemporaryFile() as err_file:
+        proc = subprocess.Popen([sys.executable, "-m", *args], stdout=out_file, stderr=err_file,
+                                env={**os.environ, **(env or {})})
+        _pid, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - started
+        out_file.seek(0)
+        err_file.seek(0)
+        out, err = out_file.read().decode(), err_file.read().decode()
     if status != 0:
         raise RuntimeError(f"{' '.join(args)} failed:\n{err[-3000:]}")
     detail = json.loads(out.strip().splitlines()[-1])
