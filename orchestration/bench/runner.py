@@ -140,7 +140,7 @@ def report(r: dict[str, Any]) -> str:
            row("bare DuckDB read_json -> Parquet", bare["seconds"], bare["peak_rss_mb"]),
            row("ours, end to end (process wall time)", ours["seconds"], ours["peak_rss_mb"]),
            row("- load + contract check (GX)", stages["load"], rss["pipeline"]),
-           row("- dbt build, all marts + unit tests", stages["dbt"], rss["dbt"]),
+           row("- dbt build, all marts", stages["dbt"], rss["dbt"]),
            f"| - alert evaluation | {stages.get('alerts', 0):.2f} | | |"]
     if "pandas" in r:
         out.append(row("pandas + GX notebook", r["pandas"]["seconds"], r["pandas"]["peak_rss_mb"]))
