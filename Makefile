@@ -39,7 +39,7 @@ $(SPARK_STAMP): $(STAMP)
 test-spark: $(SPARK_STAMP)
 	@command -v java >/dev/null || { echo "make test-spark needs Java 17 on PATH (java not found)"; exit 1; }
 	$(BIN)/pytest -q -m spark tests/spark
-	@echo "dbt build times at the same data size (test-artifacts/spark-vs-duckdb.json):"
+	@echo "dbt build times on both engines at the same data size (test-artifacts/spark-vs-duckdb.json):"
 	@cat test-artifacts/spark-vs-duckdb.json
 
 ## The Dagster UI at http://127.0.0.1:3000 with the whole code location.
