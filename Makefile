@@ -47,4 +47,4 @@ dev: $(STAMP)
 	$(BIN)/dagster dev -h 127.0.0.1 -p 3000
 
 clean:
-	rm -rf .aiw dbt_project/target dbt_project/logs logs .pytest_cache test-artifacts
+	rm -rf .aiw dbt_project/target dbt_project/logs logs .pytest_cache test-artifacts .tmp_dagster_home_*

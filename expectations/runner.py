@@ -70,12 +70,14 @@ def _duckdb_persisted_connection() -> Iterator[None]:
         sae._PERSISTED_CONNECTION_DIALECTS = original
 
 
-def validate_parquet(parquet_glob: str, now_ms: int) -> ContractReport:
-    """Validate every row matched by `parquet_glob` against the contract suite."""
+def validate_parquet(parquet: str | list[str], now_ms: int, spill_dir: str | None = None) -> ContractReport:
+    """Validate every row of the Parquet files (a glob or a list of paths) against the contract suite."""
     import duckdb
     import great_expectations as gx
 
-    query = f"select * from read_parquet('{parquet_glob}', union_by_name = true)"
+    paths = [parquet] if isinstance(parquet, str) else parquet
+    file_list = "[" + ", ".join("'" + p.replace("'", "''") + "'" for p in paths) + "]"
+    query = f"select * from read_parquet({file_list}, union_by_name = true)"
     rows = duckdb.sql(f"select count(*) from ({query})").fetchall()[0][0]
     if rows == 0:
         return ContractReport(rows=0, outcomes=[])
@@ -83,7 +85,13 @@ def validate_parquet(parquet_glob: str, now_ms: int) -> ContractReport:
     context.variables.progress_bars = {"globally": False}
     suite = build_suite(now_ms)
     with _duckdb_persisted_connection():
-        datasource = context.data_sources.add_sql(name="lake", connection_string="duckdb:///:memory:")
+        # GX's own DuckDB gets the same memory limit as the loader (DuckDB's default is 80% of RAM) and
+        # spills under AIW_HOME/tmp like it.
+        limits = {"memory_limit": os.environ.get("AIW_DUCKDB_MEMORY_LIMIT", "1GB")}
+        if spill_dir:
+            limits["temp_directory"] = spill_dir
+        datasource = context.data_sources.add_sql(name="lake", connection_string="duckdb:///:memory:",
+                                                  kwargs={"connect_args": {"config": limits}})
         try:
             asset = datasource.add_query_asset(name="accepted_interactions", query=query)
             batch = asset.add_batch_definition_whole_table("all").get_batch()

@@ -2,14 +2,21 @@
 
 Guarantees (DESIGN section 3):
 - each landing file is loaded exactly once: the manifest records path, size, hash and counts;
-- per file, lines landed = accepted + quarantined + exact duplicates dropped (blank lines aside);
+- per file, lines = accepted + quarantined + exact duplicates dropped + skipped (blank lines aside), where
+  "lines" counts records read: for native files one per non-blank line (or JSON-array element); for
+  otlp files one per span (plus one per source line that is not a TracesData object); for posthog files
+  one per exported event. `skipped` counts spans that are not model calls and events that are not AI
+  events (only the adapters skip; a native line is never skipped);
 - an exact duplicate (same event_id, same content) is dropped and counted, whether its twin is in
   the same load or an earlier one; a conflicting duplicate (same id, other content) is quarantined;
 - crash safety: a load writes its Parquet under a load id and commits by writing its manifest
   last (atomically); outputs of a load without a manifest are orphans and are removed before the
   next load, so a re-run redoes the work and nothing is doubled.
 
-All row work happens in DuckDB; Python only lists files, fingerprints them and renames.
+Native files are read by DuckDB alone. OTLP and PostHog files go through the adapters
+(`ingestion.adapters`), which map them to canonical JSON lines handed to DuckDB as Arrow batches; from
+there every source takes the same SQL path. One source line can hold several records (an OTLP line holds
+many spans): rows carry `record_number`, the record's ordinal in its line, beside `line_number`.
 """
 
 from __future__ import annotations
@@ -20,25 +27,27 @@ import json
 import os
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
 
 from ingestion import contract as c
+from ingestion.adapters.reader import ADAPTED_SOURCES, ReadCounts, adapt_file
 from ingestion.contract_sql import all_fields, staged_select
 from ingestion.landing import LandingFile, discover, fingerprint, starts_with_array
-from ingestion.layout import Layout
+from ingestion.layout import SOURCES, Layout
 
 NATIVE_SOURCES = ("native",)
+ALL_SOURCES = SOURCES
 
 # DuckDB limits for the loader: stay well under the 2 GB budget and spill the rest to AIW_HOME/tmp.
 DEFAULT_MEMORY_LIMIT = os.environ.get("AIW_DUCKDB_MEMORY_LIMIT", "1GB")
 
 INTERACTION_COLUMNS = [f.name for f in c.INTERACTION_FIELDS]
 FEEDBACK_COLUMNS = [f.name for f in c.FEEDBACK_FIELDS]
-LINEAGE_COLUMNS = ["source", "source_file", "line_number", "load_id", "load_date", "loaded_at"]
+LINEAGE_COLUMNS = ["source", "source_file", "line_number", "record_number", "load_id", "load_date", "loaded_at"]
 
 
 @dataclass
@@ -56,10 +65,12 @@ class FileResult:
     feedback_accepted: int = 0
     quarantined: int = 0
     duplicates: int = 0
+    skipped: int = 0  # adapters only: spans that are not model calls, events that are not AI events
 
     @property
     def reconciles(self) -> bool:
-        return self.lines == self.accepted + self.feedback_accepted + self.quarantined + self.duplicates
+        return self.lines == (self.accepted + self.feedback_accepted + self.quarantined + self.duplicates
+                              + self.skipped)
 
 
 @dataclass
@@ -93,6 +104,10 @@ class LoadResult:
     def duplicates(self) -> int:
         return self.total("duplicates")
 
+    @property
+    def skipped(self) -> int:
+        return self.total("skipped")
+
 
 def connect(layout: Layout, memory_limit: str = DEFAULT_MEMORY_LIMIT) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB for lake work, bounded in memory and spilling under AIW_HOME/tmp."""
@@ -114,7 +129,9 @@ def read_manifest(layout: Layout) -> dict[str, dict[str, object]]:
     if not _parquet_has_files(layout.manifest):
         return {}
     con = duckdb.connect()
-    rows = con.execute(f"select * from read_parquet({_q(layout.manifest / '*.parquet')})").fetchall()
+    # union_by_name: manifests written before a column was added (skipped) still read.
+    rows = con.execute(f"select * from read_parquet({_q(layout.manifest / '*.parquet')}, union_by_name = true)"
+                       ).fetchall()
     names = [d[0] for d in con.description]
     con.close()
     return {r[names.index("relative_path")]: dict(zip(names, r, strict=False)) for r in rows}
@@ -139,7 +156,7 @@ def remove_orphans(layout: Layout) -> list[Path]:
     return removed
 
 
-def pending_files(layout: Layout, sources: tuple[str, ...] = NATIVE_SOURCES,
+def pending_files(layout: Layout, sources: tuple[str, ...] = ALL_SOURCES,
                   load_date: str | None = None) -> tuple[list[LandingFile], list[str]]:
     """Landing files not yet in the manifest, and files that changed after they were loaded."""
     manifest = read_manifest(layout)
@@ -155,12 +172,33 @@ def pending_files(layout: Layout, sources: tuple[str, ...] = NATIVE_SOURCES,
     return pending, changed
 
 
-def pending_load_dates(layout: Layout, sources: tuple[str, ...] = NATIVE_SOURCES) -> list[str]:
+def pending_load_dates(layout: Layout, sources: tuple[str, ...] = ALL_SOURCES) -> list[str]:
     return sorted({f.load_date for f in pending_files(layout, sources)[0]})
 
 
-def _lines_relation(con: duckdb.DuckDBPyConnection, layout: Layout, f: LandingFile, idx: int) -> str:
-    """SQL relation (file_idx, line_no, line) for one landing file."""
+def _line_relations(con: duckdb.DuckDBPyConnection, f: LandingFile, idx: int,
+                    counts: dict[int, ReadCounts]) -> Iterator[str]:
+    """SQL relations (file_idx, line_no, record_no, line) for one landing file, one per batch.
+
+    Native files: one relation read by DuckDB. Adapted sources: one per Arrow batch of canonical lines,
+    registered on the connection only until the caller has consumed it; their counts land in `counts`.
+    """
+    if f.source in ADAPTED_SOURCES:
+        adapted = adapt_file(f.path, f.source)
+        counts[idx] = adapted.counts
+        for batch_no, table in enumerate(adapted):
+            name = f"adapted_{idx}_{batch_no}"
+            con.register(name, table)
+            try:
+                yield f"(select {idx} as file_idx, line_no, record_no, line from {name})"
+            finally:
+                con.unregister(name)
+        return
+    yield _native_relation(con, f, idx)
+
+
+def _native_relation(con: duckdb.DuckDBPyConnection, f: LandingFile, idx: int) -> str:
+    """SQL relation (file_idx, line_no, record_no, line) for one native landing file."""
     if f.path.name.endswith((".json", ".json.gz")) and starts_with_array(f.path):
         # A JSON array: one record per element, numbered by position (1-based) instead of line.
         import gzip
@@ -176,10 +214,10 @@ def _lines_relation(con: duckdb.DuckDBPyConnection, layout: Layout, f: LandingFi
         table = f"array_lines_{idx}"
         con.execute(f"create or replace temp table {table} (line_no bigint, line varchar)")
         con.executemany(f"insert into {table} values (?, ?)", list(enumerate(lines, start=1)))
-        return f"(select {idx} as file_idx, line_no, line from {table})"
+        return f"(select {idx} as file_idx, line_no, 1 as record_no, line from {table})"
     # One record per line. A delimiter that cannot occur in JSON text (raw control characters must be
     # escaped inside JSON strings) makes the CSV reader hand us whole lines, fast and in parallel.
-    return (f"(select {idx} as file_idx, ordinality as line_no, line from read_csv({_q(f.path)}, "
+    return (f"(select {idx} as file_idx, ordinality as line_no, 1 as record_no, line from read_csv({_q(f.path)}, "
             "columns={'line': 'VARCHAR'}, header=false, delim='\\x1f', quote='', escape='', "
             "auto_detect=false, strict_mode=false, compression='auto') with ordinality)")
 
@@ -190,7 +228,7 @@ def _content_hash_sql(columns: list[str]) -> str:
 
 
 def load_partition(layout: Layout, load_date: str, *, now_ms: int | None = None,
-                   sources: tuple[str, ...] = NATIVE_SOURCES,
+                   sources: tuple[str, ...] = ALL_SOURCES,
                    progress: Callable[[str], None] | None = None) -> LoadResult:
     """Load every pending landing file whose load date is `load_date`. Idempotent."""
     started = time.perf_counter()
@@ -219,18 +257,16 @@ def load_partition(layout: Layout, load_date: str, *, now_ms: int | None = None,
         con.execute("create temp table files (file_idx integer, source varchar, source_file varchar)")
         con.executemany("insert into files values (?, ?, ?)",
                         [(i, f.source, f.relative_path) for i, f in enumerate(files)])
-        stage_sql = None
+        counts: dict[int, ReadCounts] = {}
+        empty = "(select 0::integer as file_idx, 0::bigint as line_no, 1 as record_no, ''::varchar as line where false)"
+        con.execute(f"create temp table staged as {_staged_with_keys(empty, now_ms)}")
         for idx, f in enumerate(files):
             say(f"reading {f.relative_path} ({fingerprints[idx][0] / 1e6:.1f} MB)")
-            select = staged_select(_lines_relation(con, layout, f, idx), now_ms)
-            if stage_sql is None:
-                con.execute(f"create temp table staged as {select}")
-                stage_sql = select
-            else:
-                con.execute(f"insert into staged {select}")
+            for relation in _line_relations(con, f, idx, counts):
+                con.execute(f"insert into staged {_staged_with_keys(relation, now_ms)}")
         _decide(con, layout)
         _write_outputs(con, layout, load_id, load_date, loaded_at)
-        _fill_results(con, result, files, fingerprints)
+        _fill_results(con, result, files, fingerprints, counts)
     finally:
         con.close()
     _commit_manifest(layout, load_id, load_date, loaded_at, result)
@@ -238,19 +274,35 @@ def load_partition(layout: Layout, load_date: str, *, now_ms: int | None = None,
     return result
 
 
-def _decide(con: duckdb.DuckDBPyConnection, layout: Layout) -> None:
-    """Give every staged row an outcome: accepted, duplicate, quarantined (with its rule) or blank."""
-    fields = [f.name for f in all_fields()]
+def _staged_with_keys(relation: str, now_ms: int) -> str:
+    """Staged rows plus what deduplication needs: a content hash of valid records and the event date.
+
+    Computed while the lines stream in, so no later step has to rescan or join the wide staged table.
+    """
     interaction_hash = _content_hash_sql(INTERACTION_COLUMNS)
     feedback_hash = _content_hash_sql(FEEDBACK_COLUMNS)
-    con.execute(f"""
-        create temp table valid as
-        select file_idx, line_no, record_type,
-               case when record_type = 'interaction' then event_id else feedback_id end as record_id,
-               case when record_type = 'interaction' then {interaction_hash} else {feedback_hash} end as content_hash,
+    return f"""
+        select *,
+               case when len(rules) > 0 then null
+                    when record_type = 'interaction' then {interaction_hash}
+                    when record_type = 'feedback' then {feedback_hash} end as content_hash,
                epoch_ms(timestamp)::date as event_date
+        from ({staged_select(relation, now_ms, ('record_no',))}) as s
+    """
+
+
+def _decide(con: duckdb.DuckDBPyConnection, layout: Layout) -> None:
+    """Give every staged row an outcome: accepted, duplicate, quarantined (with its rule) or blank.
+
+    Only ids seen more than once (in this batch, or already in the lake) go through the ranking; the
+    rest, nearly every row, are accepted without a sort. `outcomes` is a view, not a copy of `staged`.
+    """
+    con.execute("""
+        create temp table valid as
+        select file_idx, line_no, record_no, record_type, content_hash, event_date,
+               case when record_type = 'interaction' then event_id else feedback_id end as record_id
         from staged
-        where record_type in ('interaction', 'feedback') and len(rules) = 0
+        where content_hash is not null
     """)
     # Earlier loads: accepted interactions are indexed by event date, so only the dates this batch
     # touches are read (an hourly load does not re-read history). Feedback is small: read it whole.
@@ -268,47 +320,58 @@ def _decide(con: duckdb.DuckDBPyConnection, layout: Layout) -> None:
         history_parts.append(
             f"select 'feedback', feedback_id, content_hash from read_parquet("
             f"{_q(layout.glob(layout.raw_feedback))}, hive_partitioning = true, union_by_name = true)")
-    con.execute(f"create temp table history as {' union all '.join(history_parts)}")
+    con.execute(f"""
+        create temp table history as
+        select record_type, record_id, min(content_hash) as content_hash
+        from ({' union all '.join(history_parts)}) as h
+        group by record_type, record_id
+    """)
     con.execute("""
-        create temp table decided as
-        with ranked as (
+        create temp table contested as
+        with repeated as (
+          select record_type, record_id from valid group by record_type, record_id having count(*) > 1
+          union
+          select v.record_type, v.record_id from valid as v
+          join history as h on h.record_type = v.record_type and h.record_id = v.record_id
+        ),
+        ranked as (
           select v.*,
                  row_number() over w as rn,
                  first_value(v.content_hash) over w as first_hash,
                  h.content_hash as history_hash
-          from valid v
-          left join history h on h.record_type = v.record_type and h.record_id = v.record_id
-          window w as (partition by v.record_type, v.record_id order by v.file_idx, v.line_no)
+          from valid as v
+          join repeated as r on r.record_type = v.record_type and r.record_id = v.record_id
+          left join history as h on h.record_type = v.record_type and h.record_id = v.record_id
+          window w as (partition by v.record_type, v.record_id order by v.file_idx, v.line_no, v.record_no)
         )
-        select file_idx, line_no, content_hash, event_date,
+        select file_idx, line_no, record_no,
                case when history_hash is not null then
                       case when history_hash = content_hash then 'duplicate' else 'conflict' end
                     when rn = 1 then 'accepted'
                     when content_hash = first_hash then 'duplicate'
-                    else 'conflict' end as outcome
+                    else 'conflict' end as decision
         from ranked
     """)
     con.execute(f"""
-        create temp table outcomes as
-        select s.*, d.content_hash, d.event_date,
+        create temp view outcomes as
+        select s.*,
                case when s.record_type = 'blank' then 'blank'
                     when len(s.rules) > 0 then 'quarantined'
-                    when d.outcome = 'conflict' then 'quarantined'
-                    else d.outcome end as outcome,
+                    when d.decision = 'conflict' then 'quarantined'
+                    else coalesce(d.decision, 'accepted') end as outcome,
                case when len(s.rules) > 0 then s.rules
-                    when d.outcome = 'conflict' then ['{c.RULE_DUPLICATE_CONFLICT}'] end as broken_rules,
+                    when d.decision = 'conflict' then ['{c.RULE_DUPLICATE_CONFLICT}'] end as broken_rules,
                f.source, f.source_file
-        from staged s
-        left join decided d using (file_idx, line_no)
-        join files f using (file_idx)
+        from staged as s
+        left join contested as d using (file_idx, line_no, record_no)
+        join files as f using (file_idx)
     """)
-    con.execute("drop table staged; drop table valid; drop table decided; drop table history")
-    del fields
+    con.execute("drop table valid; drop table history")
 
 
 def _write_outputs(con: duckdb.DuckDBPyConnection, layout: Layout, load_id: str, load_date: str,
                    loaded_at: dt.datetime) -> None:
-    lineage = (f"source, source_file, line_no as line_number, '{load_id}' as load_id, "
+    lineage = (f"source, source_file, line_no as line_number, record_no as record_number, '{load_id}' as load_id, "
                f"'{load_date}'::date as load_date, '{loaded_at.isoformat()}'::timestamp as loaded_at")
     partition = f"load_date={load_date}"
     outputs = [
@@ -326,8 +389,9 @@ def _write_outputs(con: duckdb.DuckDBPyConnection, layout: Layout, load_id: str,
     for directory, select in outputs:
         directory.mkdir(parents=True, exist_ok=True)
         target = directory / f"{load_id}.parquet"
-        con.execute(f"copy ({select} order by source_file, line_number) to {_q(target)} "
-                    "(format parquet, compression zstd)")
+        # Only quarantine is sorted (people read it by file and line); raw order does not matter.
+        order = " order by source_file, line_number, record_number" if directory.parent == layout.quarantine else ""
+        con.execute(f"copy ({select}{order}) to {_q(target)} (format parquet, compression zstd)")
     layout.event_index.mkdir(parents=True, exist_ok=True)
     con.execute(f"""
         copy (select event_id, content_hash, event_date from outcomes
@@ -338,7 +402,7 @@ def _write_outputs(con: duckdb.DuckDBPyConnection, layout: Layout, load_id: str,
 
 
 def _fill_results(con: duckdb.DuckDBPyConnection, result: LoadResult, files: list[LandingFile],
-                  fingerprints: list[tuple[int, str]]) -> None:
+                  fingerprints: list[tuple[int, str]], counts: dict[int, ReadCounts]) -> None:
     per_file = {f: FileResult(lf.source, lf.relative_path, lf.load_date, *fingerprints[f])
                 for f, lf in enumerate(files)}
     rows = con.execute("""
@@ -355,15 +419,21 @@ def _fill_results(con: duckdb.DuckDBPyConnection, result: LoadResult, files: lis
         fr = per_file[idx]
         fr.lines, fr.blank_lines, fr.accepted, fr.feedback_accepted = lines, blank, accepted, fb
         fr.quarantined, fr.duplicates = quarantined, duplicates
+    for idx, read in counts.items():
+        # Skipped records never reached SQL; blank lines of adapted files were dropped before it.
+        fr = per_file[idx]
+        fr.skipped = read.skipped
+        fr.lines += read.skipped
+        fr.blank_lines += read.blank_lines
     result.files = [per_file[i] for i in range(len(files))]
     for rule, n in con.execute("select broken_rules[1], count(*) from outcomes where outcome = 'quarantined' "
                                "group by 1 order by 2 desc").fetchall():
         result.rule_counts[rule] = n
     result.examples = [
-        {"file": src, "line": line, "rule": rule}
-        for src, line, rule in con.execute(
-            "select source_file, line_no, broken_rules[1] from outcomes where outcome = 'quarantined' "
-            "order by file_idx, line_no limit 20").fetchall()]
+        {"file": src, "line": line, "record": record, "rule": rule}
+        for src, line, record, rule in con.execute(
+            "select source_file, line_no, record_no, broken_rules[1] from outcomes where outcome = 'quarantined' "
+            "order by file_idx, line_no, record_no limit 20").fetchall()]
 
 
 def _commit_manifest(layout: Layout, load_id: str, load_date: str, loaded_at: dt.datetime,
@@ -373,10 +443,12 @@ def _commit_manifest(layout: Layout, load_id: str, load_date: str, loaded_at: dt
     try:
         con.execute("""create table m (load_id varchar, load_date date, loaded_at timestamp, source varchar,
                        relative_path varchar, size_bytes bigint, sha256 varchar, lines bigint, blank_lines bigint,
-                       accepted bigint, feedback_accepted bigint, quarantined bigint, duplicates bigint)""")
-        con.executemany("insert into m values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [
+                       accepted bigint, feedback_accepted bigint, quarantined bigint, duplicates bigint,
+                       skipped bigint)""")
+        con.executemany("insert into m values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [
             (load_id, load_date, loaded_at, f.source, f.relative_path, f.size_bytes, f.sha256, f.lines,
-             f.blank_lines, f.accepted, f.feedback_accepted, f.quarantined, f.duplicates) for f in result.files])
+             f.blank_lines, f.accepted, f.feedback_accepted, f.quarantined, f.duplicates, f.skipped)
+            for f in result.files])
         tmp = layout.manifest / f".{load_id}.parquet.tmp"
         con.execute(f"copy m to {_q(tmp)} (format parquet)")
     finally:

@@ -5,9 +5,8 @@ reaches the lake anyway. The same patterns run in Python (SDK, adapters) and, tr
 DuckDB's RE2 `regexp_replace`, inside the loader.
 
 Card numbers are replaced only when the digits pass the Luhn check, so long numeric ids survive.
-The SQL path cannot run Luhn inside a regex replacement, so it replaces card-shaped numbers
-written with separators (``4111 1111 1111 1111``, ``4111-1111-...``) and leaves bare digit runs to
-the Python path; producers using our SDK or adapters get the full check.
+The SQL path runs the same Luhn check: it extracts the card-shaped candidates, keeps those whose
+digits pass, and replaces them one by one (a regex replacement cannot call a function per match).
 """
 
 from __future__ import annotations
@@ -28,8 +27,14 @@ _EMAIL_RE = re.compile(EMAIL)
 _SSN_RE = re.compile(SSN)
 _PHONE_RE = re.compile(PHONE)
 _CARD_RE = re.compile(CARD_CANDIDATE)
-_DIGIT_OR_AT_RE = re.compile(r"[0-9@]")
-_DIGIT_RE = re.compile(r"[0-9]")
+# A cheap necessary condition for any pattern above: e-mails need "@"; SSNs and phone numbers have three
+# digits followed by a separator; card numbers have 13 digits in a row or a separator between two digits.
+# Ids, model names and hashes rarely pass it, so adapters scrub millions of fields without running the
+# four patterns on each (tests check that it never changes a result).
+_MAYBE_PII_RE = re.compile(r"@|\d{3}[ .\-]|\d[ \-]\d|\d{13}")
+# The same conditions one pattern at a time, so each pattern runs only on text that could match it.
+_MAYBE_SSN_OR_PHONE_RE = re.compile(r"\d{3}[ .\-]")
+_MAYBE_CARD_RE = re.compile(r"\d[ \-]\d|\d{13}")
 
 
 def luhn_valid(digits: str) -> bool:
@@ -50,28 +55,43 @@ def _card_sub(match: re.Match[str]) -> str:
     return REDACTED["card"] if 13 <= len(digits) <= 19 and luhn_valid(digits) else match.group(0)
 
 
+def maybe_pii(text: str) -> bool:
+    """Whether `text` could hold anything `scrub` replaces (a cheap necessary condition)."""
+    return _MAYBE_PII_RE.search(text) is not None
+
+
 def scrub(text: str) -> str:
     """Replace e-mails, SSNs, card numbers (Luhn-checked) and phone numbers with placeholders."""
-    if not text or not _DIGIT_OR_AT_RE.search(text):
+    if not text or not _MAYBE_PII_RE.search(text):
         return text  # the common case: ids and names with nothing to scrub
-    # Each pattern runs only when the text could hold a match (an e-mail needs an '@', an SSN 9 digits, a
-    # phone 10, a card 13): the regexes cost microseconds per call and the SDK scrubs on the caller's thread.
     if "@" in text:
         text = _EMAIL_RE.sub(REDACTED["email"], text)
-    digits = len(_DIGIT_RE.findall(text))
-    if digits >= 9 and "-" in text:
+    # Placeholders hold no digits, so a check made before a replacement still holds after it.
+    ssn_or_phone = _MAYBE_SSN_OR_PHONE_RE.search(text) is not None
+    if ssn_or_phone:
         text = _SSN_RE.sub(REDACTED["ssn"], text)
-    if digits >= 13:
+    if _MAYBE_CARD_RE.search(text):
         text = _CARD_RE.sub(_card_sub, text)
-    if digits >= 10:
-        text = _PHONE_RE.sub(REDACTED["phone"], text)
-    return text
+    return _PHONE_RE.sub(REDACTED["phone"], text) if ssn_or_phone else text
+
+
+def _luhn_sql(candidate: str) -> str:
+    """DuckDB boolean: the digits of the card-shaped string expression `candidate` pass Luhn (13-19 digits)."""
+    digits = f"regexp_replace({candidate}, '[ \\-]', '', 'g')"
+    # From the right, every second digit is doubled (minus 9 when that exceeds 9); the sum ends in 0.
+    d = "cast(ch as integer)"
+    doubled = f"(case when i % 2 = 0 then (case when 2 * {d} > 9 then 2 * {d} - 9 else 2 * {d} end) else {d} end)"
+    total = f"list_sum(list_transform(string_split(reverse({digits}), ''), lambda ch, i: {doubled}))"
+    return f"(length({digits}) between 13 and 19 and {total} % 10 = 0)"
 
 
 def scrub_sql(expr: str) -> str:
-    """A DuckDB expression that scrubs the string expression `expr` (same patterns, RE2 syntax)."""
+    """A DuckDB expression that scrubs the string expression `expr` (same patterns and Luhn check, RE2)."""
     out = expr
-    for pattern, label in ((EMAIL, "email"), (SSN, "ssn"), (CARD_WITH_SEPARATORS, "card"), (PHONE, "phone")):
+    for pattern, label in ((EMAIL, "email"), (SSN, "ssn")):
         out = f"regexp_replace({out}, '{pattern}', '{REDACTED[label]}', 'g')"
-    # Most values hold no digit and no '@'; skip the regex work for them.
-    return f"(case when regexp_matches({expr}, '[0-9@]') then {out} else {expr} end)"
+    cards = f"list_filter(regexp_extract_all({out}, '{CARD_CANDIDATE}'), lambda m: {_luhn_sql('m')})"
+    out = f"list_reduce({cards}, lambda acc, m: replace(acc, m, '{REDACTED['card']}'), {out})"
+    out = f"regexp_replace({out}, '{PHONE}', '{REDACTED['phone']}', 'g')"
+    # Most values cannot hold PII (the same necessary condition as the Python fast path): skip the work.
+    return f"(case when regexp_matches({expr}, '{_MAYBE_PII_RE.pattern}') then {out} else {expr} end)"

@@ -46,6 +46,7 @@ def _print_summary(layout: Layout, summary: object) -> None:
     _say(f"  rows quarantined    {s.total('quarantined')}"
          + (f" ({s.total('quarantined') / lines:.2%})" if lines else ""))
     _say(f"  duplicates dropped  {s.total('duplicates_dropped')}")
+    _say(f"  skipped (not AI)    {s.total('skipped')}")
     if s.dbt_ok:
         from orchestration.alerting.engine import open_warehouse_read_only
 
@@ -169,10 +170,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
         _say("\ntop sessions by cost")
         _print_table(*_query(con, "select session_id, user_id, interactions, round(cost_usd, 4) as cost_usd, "
                                   "over_budget from marts.mart_session_cost order by cost_usd desc limit 5"))
-        _say("\ncost by feature")
-        _print_table(*_query(con, "select feature_id, count(*) as interactions, round(sum(cost_usd), 2) as cost_usd, "
-                                  "round(avg(implicit_quality_score), 3) as avg_quality from marts.fct_ai_interactions "
-                                  "group by 1 order by 3 desc"))
+        _say("\ncost and quality by feature")
+        _print_table(*_query(con, "select feature_id, sum(interactions) as interactions, round(sum(cost_usd), 2) "
+                                  "as cost_usd, round(avg(avg_implicit_quality), 3) as avg_quality, "
+                                  "round(avg(regeneration_rate), 3) as regeneration_rate "
+                                  "from marts.mart_feature_quality_daily group by 1 order by 3 desc"))
+        _say("\nfindings")
+        for line in _findings(con):
+            _say(f"  - {line}")
         con.close()
         if summary.alerts and summary.alerts.fired:
             _say("\nalerts (first 5)")
@@ -183,9 +188,50 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0 if summary.ok else 1
 
 
+def _findings(con) -> list[str]:  # noqa: ANN001
+    """A few readable lines: model drift, latency SLO breaches, budgets."""
+    lines = []
+    for model, version, day, reason in con.execute(
+            "select model_id, model_version, min(event_date), min_by(drift_reason, event_date) "
+            "from marts.mart_model_drift where drift_detected group by 1, 2 order by 3").fetchall():
+        lines.append(f"drift: {model} {version} got worse from {day}: {reason}")
+    if not lines:
+        lines.append("drift: no model version drifted")
+    for feature, model, hours, worst, first in con.execute(
+            "select feature_id, model_id, count(*), max(ttft_p95_ms), min(hour_ts) from marts.mart_latency_slo "
+            "where slo_breached group by 1, 2 order by 3 desc").fetchall():
+        lines.append(f"latency: {feature} on {model} broke the p95 TTFT SLO in {hours} hour(s) "
+                     f"from {first:%Y-%m-%d %H}:00, worst p95 {worst:.0f} ms")
+    sessions, cost = con.execute("select count(*), coalesce(sum(cost_usd), 0) from marts.mart_session_cost "
+                                 "where over_budget").fetchone()
+    lines.append(f"budget: {sessions} session(s) over the session budget, ${cost:.2f} in total")
+    for user, day, spent, budget in con.execute(
+            "select user_id, min(event_date), max(cost_usd_7d), any_value(budget_7d_usd) "
+            "from marts.mart_user_cost_daily where over_budget_7d group by 1 order by 3 desc").fetchall():
+        lines.append(f"budget: user {user} over the ${budget:.0f} 7-day budget from {day} (peak ${spent:.2f})")
+    return lines
+
+
 def _query(con, sql: str) -> tuple[list[str], list[tuple]]:  # noqa: ANN001
     rel = con.sql(sql)
     return rel.columns, rel.fetchall()
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from orchestration.report.build import write_report
+
+    layout = Layout.from_env(args.home)
+    try:
+        result = write_report(layout, Path(args.output).resolve() if args.output else None)
+    except (FileNotFoundError, RuntimeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    h, d = result.data.headline, result.data
+    _say(f"wrote {result.path} ({result.bytes / 1024:.0f} KiB, self-contained: open it in any browser, offline)")
+    _say(f"  events {d.first_date} to {d.last_date}: {h['interactions']} interactions, ${h['cost_usd']:.2f}, "
+         f"{h['sessions']} sessions ({h['sessions_over_budget']} over budget), "
+         f"{len(d.slo_breaches)} feature x model SLO breach series, {len(d.drift)} drifting model version(s)")
+    return 0
 
 
 def cmd_prices_export(args: argparse.Namespace) -> int:
@@ -196,6 +242,19 @@ def cmd_prices_export(args: argparse.Namespace) -> int:
     providers = tuple(args.providers.split(",")) if args.providers else DEFAULT_PROVIDERS
     rows = export_seed(target, providers)
     _say(f"wrote {rows} price rows for {len(providers)} providers to {target}; the next `aiw run` re-prices history")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from orchestration.bench import runner
+
+    workdir = Path(args.workdir).resolve()
+    results = runner.run(args.events, args.days, workdir, increment=args.increment, skip_pandas=args.skip_pandas,
+                         keep_data=args.keep_data, say=_say)
+    (workdir / "results.json").write_text(json.dumps(results, indent=2, default=str))
+    _say("")
+    _say(runner.report(results))
+    _say(f"\nraw figures: {workdir / 'results.json'}")
     return 0
 
 
@@ -235,6 +294,20 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--days", type=int, default=7)
     demo.add_argument("--seed", type=int, default=7)
     demo.set_defaults(func=cmd_demo)
+
+    bench = sub.add_parser("bench", help="time the pipeline against bare DuckDB and a pandas notebook")
+    bench.add_argument("--events", type=int, default=1_000_000)
+    bench.add_argument("--days", type=int, default=7)
+    bench.add_argument("--increment", type=int, default=50_000, help="events in the incremental run (0: skip)")
+    bench.add_argument("--skip-pandas", action="store_true", help="leave out the pandas reference")
+    bench.add_argument("--workdir", default="bench-work", help="scratch directory (default ./bench-work)")
+    bench.add_argument("--keep-data", action="store_true",
+                       help="reuse the landing files of the last run in --workdir instead of generating them")
+    bench.set_defaults(func=cmd_bench)
+
+    report = sub.add_parser("report", help="write one self-contained HTML report with charts of the marts")
+    report.add_argument("--output", help="HTML file to write (default: $AIW_HOME/reports/report.html)")
+    report.set_defaults(func=cmd_report)
 
     prices = sub.add_parser("prices", help="the dated model price table")
     prices_sub = prices.add_subparsers(dest="prices_command", required=True)

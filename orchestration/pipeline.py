@@ -53,7 +53,7 @@ def run_pipeline(layout: Layout, say: Callable[[str], None] = print) -> Pipeline
     layout.ensure()
     import dagster as dg
 
-    from orchestration.defs.lake.assets import load_lake
+    from orchestration.defs.lake.assets import load_date_partitions, load_lake
     from orchestration.defs.warehouse.assets import warehouse_models
     from orchestration.defs.warehouse.project import dbt_resource
     from orchestration.resources import WarehouseSettings
@@ -63,25 +63,32 @@ def run_pipeline(layout: Layout, say: Callable[[str], None] = print) -> Pipeline
     quiet = {"loggers": {"console": {"config": {"log_level": os.environ.get("AIW_DAGSTER_LOG_LEVEL", "WARNING")}}}}
     instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
     resources = {"settings": WarehouseSettings(home=str(layout.home)), "dbt": dbt_resource()}
-    lake_asset = load_lake
     dates = lake.pending_load_dates(layout)
     say(f"{len(dates)} load date(s) with new landing files" + (f": {', '.join(dates)}" if dates else ""))
     started = time.perf_counter()
-    for load_date in dates:
-        result = dg.materialize([lake_asset], partition_key=load_date, instance=instance, resources=resources,
-                                run_config=quiet, raise_on_error=False)
+    if dates:
+        # One Dagster run over the range of pending load dates (the asset's backfill policy is a single
+        # run): loading and validating together costs one process start and one contract validation.
+        load_job = dg.Definitions(
+            assets=[load_lake], resources=resources,
+            jobs=[dg.define_asset_job("load_lake_job", selection=[load_lake], partitions_def=load_date_partitions)],
+        ).resolve_job_def("load_lake_job")
+        result = load_job.execute_in_process(
+            instance=instance, run_config=quiet, raise_on_error=False,
+            tags={"dagster/asset_partition_range_start": dates[0], "dagster/asset_partition_range_end": dates[-1]})
         mats = [m for m in result.get_asset_materialization_events()
                 if m.materialization.asset_key == dg.AssetKey("lake_interactions")]
         metadata = {k: _value(v) for k, v in mats[0].materialization.metadata.items()} if mats else {}
         checks = result.get_asset_check_evaluations()
         check = checks[0] if checks else None
         outcome = PartitionOutcome(
-            load_date, metadata, bool(check and check.passed),
+            f"{dates[0]}..{dates[-1]}" if len(dates) > 1 else dates[0], metadata, bool(check and check.passed),
             (check.description or "") if check else "asset failed: " + _failure(result),
             {k: _value(v) for k, v in check.metadata.items()} if check else {})
         summary.partitions.append(outcome)
-        say(f"  {load_date}: {metadata.get('files_loaded', 0)} file(s), {metadata.get('accepted', 0)} accepted, "
-            f"{metadata.get('quarantined', 0)} quarantined, {metadata.get('duplicates_dropped', 0)} duplicates; "
+        say(f"  loaded {metadata.get('files_loaded', 0)} file(s): {metadata.get('accepted', 0)} accepted, "
+            f"{metadata.get('quarantined', 0)} quarantined, {metadata.get('duplicates_dropped', 0)} duplicates, "
+            f"{metadata.get('skipped', 0)} skipped; "
             f"contract {'passed' if outcome.check_passed else 'FAILED: ' + outcome.check_description}")
         if not outcome.check_passed:
             for example in outcome.check_metadata.get("quarantine_examples", [])[:5]:
@@ -90,11 +97,12 @@ def run_pipeline(layout: Layout, say: Callable[[str], None] = print) -> Pipeline
 
     failed = [p for p in summary.partitions if not p.check_passed]
     if failed:
-        summary.blocked_reason = "; ".join(f"load date {p.load_date}: {p.check_description}" for p in failed)
+        summary.blocked_reason = "; ".join(p.check_description for p in failed)
         say(f"marts not built: the event contract check failed ({summary.blocked_reason})")
         return summary
     if not layout.raw_interactions.exists() or not any(layout.raw_interactions.rglob("*.parquet")):
-        summary.blocked_reason = f"nothing in the lake yet: put files under {layout.landing_dir('native')}"
+        summary.blocked_reason = (f"nothing in the lake yet: put files under {layout.landing_dir('native')} "
+                                  "(or landing/otlp, landing/posthog)")
         say(summary.blocked_reason)
         return summary
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import dagster as dg
 
 from ingestion.layout import Layout
@@ -14,6 +16,14 @@ class WarehouseSettings(dg.ConfigurableResource):
     # A load whose quarantined share of lines is above this fails the contract check and blocks the
     # marts: a few bad rows are normal, a tenth of a file is a broken producer. Default 5% (issue 2).
     quarantine_threshold: float = 0.05
+    # Producers land files at least daily; 26 h leaves two hours of slack for a late daily export.
+    # 0 means: $AIW_FRESHNESS_MAX_HOURS at run time, else 26.
+    freshness_max_hours: float = 0.0
 
     def layout(self) -> Layout:
         return Layout.from_env(self.home or None).ensure()
+
+
+    def max_landing_age_hours(self) -> float:
+        """The landing freshness limit in hours (read at check time, never at import)."""
+        return self.freshness_max_hours or float(os.environ.get("AIW_FRESHNESS_MAX_HOURS") or 26)

@@ -14,6 +14,9 @@ from ingestion.layout import Layout
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DAGSTER_HOME", "")  # never pick up a developer's instance in tests
 os.environ.pop("DAGSTER_HOME", None)
+# Never deliver test alerts to a developer's real webhooks or pick up their alert/freshness settings.
+for _var in ("AIW_ALERTS_CONFIG", "AIW_ALERT_WEBHOOK_URL", "AIW_SLACK_WEBHOOK_URL", "AIW_FRESHNESS_MAX_HOURS"):
+    os.environ.pop(_var, None)
 
 # A fixed "today" for generated data, so tests do not depend on the calendar.
 END_DATE = dt.date(2026, 11, 20)

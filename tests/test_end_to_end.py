@@ -80,6 +80,21 @@ def test_one_alert_per_over_budget_session(run):
     assert all(a["details"]["cost_usd"] > BUDGET for a in alerts)
 
 
+def test_report_headline_matches_what_was_landed(run, tmp_path):
+    # Runs before the tests below add a late event and change a price (the module shares one run).
+    from orchestration.report.build import write_report
+
+    layout, gen, _ = run
+    expected = truth.sessions(gen.valid_records)
+    result = write_report(layout, tmp_path / "report.html")
+    headline = result.data.headline
+    assert headline["interactions"] == gen.valid_interactions
+    assert headline["sessions"] == len(expected)
+    assert headline["cost_usd"] == pytest.approx(sum(c for _, _, c in expected.values()), abs=1e-6)
+    assert headline["sessions_over_budget"] == sum(c > BUDGET for _, _, c in expected.values())
+    assert [(m, v) for m, v, *_ in result.data.drift] == [tuple(gen.regression_version.split("@"))]
+
+
 def test_second_run_changes_nothing_and_a_late_event_lands_in_its_session(run, capsys):
     layout, gen, _ = run
     before = warehouse_rows(layout, "select * from marts.mart_session_cost order by session_id")
@@ -268,3 +283,29 @@ def test_changing_a_price_reprices_history(run, tmp_path):
     others = sum(truth.cost(r) for r in gen.valid_records if r["model_id"] != "gpt-4o-mini")
     repriced = sum(c for _e, c, _s in rows)
     assert session_total == pytest.approx(others + repriced + unpriced, rel=1e-9)
+
+
+def test_demo_findings_name_the_planted_cases(run):
+    from orchestration.cli import _findings
+
+    layout, gen, _ = run
+    con = duckdb.connect(str(layout.warehouse), read_only=True)
+    lines = _findings(con)
+    con.close()
+    model, version = gen.regression_version.split("@")
+    assert any(line.startswith(f"drift: {model} {version} got worse from {gen.regression_day}") for line in lines)
+    assert any(line.startswith(f"budget: user {gen.whale_user} over the $20 7-day budget") for line in lines)
+    assert any(line.startswith("latency: chat_assistant on gpt-4o broke the p95 TTFT SLO") for line in lines)
+
+
+def test_every_query_in_the_marts_doc_runs(run):
+    import re
+    from pathlib import Path
+
+    layout, _, _ = run
+    doc = (Path(__file__).parents[1] / "docs" / "marts.md").read_text()
+    blocks = re.findall(r"```sql\n(.*?)```", doc, flags=re.S)
+    queries = [q.strip() for block in blocks for q in block.split(";") if q.strip()]
+    assert len(queries) >= 9
+    for query in queries:
+        assert warehouse_rows(layout, query), query  # every answer has rows on the test data

@@ -108,5 +108,5 @@ def test_a_json_array_file_is_read_record_by_record(layout):
     path.write_text(json.dumps([event(1), event(2), {"event_id": "only"}]))
     result = lake.load_partition(layout, "2026-11-20", now_ms=NOW_MS)
     assert (result.accepted, result.quarantined) == (2, 1)
-    assert result.examples[0] == {"file": "native/2026-11-20/batch.json", "line": 3,
+    assert result.examples[0] == {"file": "native/2026-11-20/batch.json", "line": 3, "record": 1,
                                   "rule": c.rule_required("schema_version")}

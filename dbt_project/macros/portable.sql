@@ -95,3 +95,30 @@
 {% macro bool_or(expr) -%}
     bool_or({{ expr }})
 {%- endmacro %}
+
+{#- Several continuous percentiles of one expression from a single sort of its values, as a list
+    (1-based: list_item(l, 1) is the first fraction). Much less memory than one aggregate per fraction. -#}
+{% macro percentiles_cont(expr, fractions) -%}
+    {{ return(adapter.dispatch('percentiles_cont', 'ai_analytics_warehouse')(expr, fractions)) }}
+{%- endmacro %}
+
+{% macro default__percentiles_cont(expr, fractions) -%}
+    percentile({{ expr }}, array({{ fractions | join(', ') }}))
+{%- endmacro %}
+
+{% macro duckdb__percentiles_cont(expr, fractions) -%}
+    quantile_cont({{ expr }}, [{{ fractions | join(', ') }}])
+{%- endmacro %}
+
+{#- The i-th item (1-based) of a list. -#}
+{% macro list_item(list_expr, i) -%}
+    {{ return(adapter.dispatch('list_item', 'ai_analytics_warehouse')(list_expr, i)) }}
+{%- endmacro %}
+
+{% macro default__list_item(list_expr, i) -%}
+    element_at({{ list_expr }}, {{ i }})
+{%- endmacro %}
+
+{% macro duckdb__list_item(list_expr, i) -%}
+    list_extract({{ list_expr }}, {{ i }})
+{%- endmacro %}

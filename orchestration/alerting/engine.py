@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import fcntl
 import json
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -19,7 +20,9 @@ from typing import Any
 import duckdb
 
 from ingestion.layout import Layout
-from orchestration.alerting.sinks import Sink, default_sinks
+from orchestration.alerting.config import load_sinks
+from orchestration.alerting.http import RetryPolicy
+from orchestration.alerting.sinks import DELIVERED, Sink
 
 
 @dataclass(frozen=True)
@@ -38,10 +41,22 @@ class Alert:
 
 @dataclass
 class Evaluation:
+    """What one evaluation did: alerts fired now, earlier alerts re-delivered, and each sink's status."""
+
     fired: list[Alert] = field(default_factory=list)
     already_fired: int = 0
     skipped_reason: str | None = None
     deliveries: dict[str, dict[str, str]] = field(default_factory=dict)  # alert key -> sink -> status
+    retried: dict[str, dict[str, str]] = field(default_factory=dict)  # earlier alerts re-sent: key -> sink -> status
+
+    def failed(self) -> dict[str, list[str]]:
+        """Sink name -> alert keys it failed to take in this evaluation (they are retried next time)."""
+        out: dict[str, list[str]] = {}
+        for key, statuses in [*self.deliveries.items(), *self.retried.items()]:
+            for sink, status in statuses.items():
+                if status.startswith("failed"):
+                    out.setdefault(sink, []).append(key)
+        return out
 
 
 # A rule reads the marts and returns every alert that holds now (fired before or not).
@@ -142,8 +157,26 @@ def open_warehouse_read_only(layout: Layout) -> duckdb.DuckDBPyConnection | None
         return None  # dbt is writing; the next tick will see the result
 
 
+@dataclass
+class LoggedAlert:
+    """What the alert log knows about one alert key: the alert as fired and the latest status per sink."""
+
+    alert: Alert
+    deliveries: dict[str, str] = field(default_factory=dict)
+    attempts: dict[str, int] = field(default_factory=dict)
+    last_attempt: dict[str, str] = field(default_factory=dict)
+
+    def pending(self) -> list[str]:
+        """Sinks tried when the alert fired that have neither delivered it nor been given up on."""
+        return [s for s, status in self.deliveries.items() if status.startswith("failed")]
+
+
 class AlertLog:
-    """Append-only JSON lines of every alert fired and where it was delivered."""
+    """Append-only JSON lines: one `fired` line per alert, then a `retry` line per later delivery attempt.
+
+    Folding the lines in order gives, per alert key, the latest status of every sink; a sink whose
+    latest status is `failed: ...` is retried on the next evaluation, and only that sink.
+    """
 
     def __init__(self, layout: Layout) -> None:
         self.path = layout.alerts / "alert_log.jsonl"
@@ -158,46 +191,126 @@ class AlertLog:
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
-    def fired_keys(self) -> set[str]:
+    def state(self) -> dict[str, LoggedAlert]:
+        """Every alert key logged so far, with its latest per-sink delivery status."""
+        logged: dict[str, LoggedAlert] = {}
         if not self.path.exists():
-            return set()
+            return logged
         with open(self.path, encoding="utf-8") as fh:
-            return {json.loads(line)["key"] for line in fh if line.strip()}
+            for line in fh:
+                if not line.strip():
+                    continue
+                record = json.loads(line)
+                key = record["key"]
+                if key not in logged:
+                    alert = Alert(key, record["kind"], record["title"], record["details"], record["fired_at"])
+                    logged[key] = LoggedAlert(alert)
+                entry = logged[key]
+                for sink, status in record.get("deliveries", {}).items():
+                    entry.deliveries[sink] = status
+                    entry.attempts[sink] = entry.attempts.get(sink, 0) + 1
+                    entry.last_attempt[sink] = record.get("attempted_at") or record["fired_at"]
+        return logged
 
-    def append(self, alert: Alert, deliveries: dict[str, str]) -> None:
+    def fired_keys(self) -> set[str]:
+        return set(self.state())
+
+    def append(self, alert: Alert, deliveries: dict[str, str], event: str = "fired", at: str = "") -> None:
+        record = {**alert.to_json(), "event": event, "attempted_at": at or alert.fired_at, "deliveries": deliveries}
         with open(self.path, "a", encoding="utf-8") as fh:
-            fh.write(json.dumps({**alert.to_json(), "deliveries": deliveries}) + "\n")
+            fh.write(json.dumps(record) + "\n")
             fh.flush()
+            os.fsync(fh.fileno())
+
+
+class _Breaker:
+    """Stops calling a sink for the rest of one evaluation once it failed (after its own retries).
+
+    Without this, a webhook that is down would cost every alert of the tick its full retry budget.
+    """
+
+    def __init__(self) -> None:
+        self.down: dict[str, str] = {}
+
+    def deliver(self, sink: Sink, alert: Alert) -> str:
+        if sink.name in self.down:
+            return f"failed: not tried, {sink.name} failed earlier in this evaluation ({self.down[sink.name]})"
+        status = sink.deliver(alert)
+        if status != DELIVERED:
+            self.down[sink.name] = status.removeprefix("failed: ")
+        return status
+
+
+def _retry_due(entry: LoggedAlert, sink: str, now: dt.datetime) -> bool:
+    """Back off across evaluations too: 1, 2, 4 ... minutes after the last attempt, at most an hour.
+
+    Every alert sensor ticks each minute; without this a dead webhook would be called, and logged,
+    several times a minute for a whole day.
+    """
+    last = entry.last_attempt.get(sink)
+    if not last:
+        return True
+    wait = min(60 * 2 ** (entry.attempts.get(sink, 1) - 1), 3600)
+    return (now - dt.datetime.fromisoformat(last)).total_seconds() >= wait
+
+
+def _give_up(entry: LoggedAlert, now: dt.datetime, policy: RetryPolicy) -> bool:
+    fired = dt.datetime.fromisoformat(entry.alert.fired_at) if entry.alert.fired_at else now
+    return (now - fired).total_seconds() > policy.give_up_after_hours * 3600
 
 
 def evaluate(layout: Layout, rules: dict[str, Rule] | None = None, sinks: list[Sink] | None = None,
-             now: dt.datetime | None = None) -> Evaluation:
-    """Fire every alert that holds and has not fired before."""
+             now: dt.datetime | None = None, logger: Any = None, policy: RetryPolicy | None = None) -> Evaluation:
+    """Retry deliveries that failed before, then fire every alert that holds and has not fired before.
+
+    `sinks` and `policy` default to the configured ones (orchestration/alerting/config.py); `logger`
+    is where the log sink writes (a Dagster context log inside a sensor).
+    """
     result = Evaluation()
-    con = open_warehouse_read_only(layout)
-    if con is None:
-        result.skipped_reason = "warehouse missing or being written; will retry"
-        return result
-    try:
-        current = [a for rule in (rules or RULES).values() for a in rule(con)]
-    except duckdb.CatalogException as exc:
-        result.skipped_reason = f"marts not built yet ({exc})"
-        return result
-    finally:
-        con.close()
-    sinks = sinks if sinks is not None else default_sinks(layout)
-    stamp = (now or dt.datetime.now(dt.UTC)).isoformat(timespec="seconds")
+    if sinks is None:
+        config = load_sinks(layout, logger)
+        sinks, policy = config.sinks, policy or config.policy
+    policy = policy or RetryPolicy()
+    moment = now or dt.datetime.now(dt.UTC)
+    stamp = moment.isoformat(timespec="seconds")
+    by_name = {s.name: s for s in sinks}
+    breaker = _Breaker()
     log = AlertLog(layout)
     with log.locked():
-        seen = log.fired_keys()
+        logged = log.state()
+        for entry in logged.values():
+            retry = {}
+            for name in entry.pending():
+                if name not in by_name or not _retry_due(entry, name, moment):
+                    continue  # not configured any more (its record stays as it was), or not due yet
+                if _give_up(entry, moment, policy):
+                    retry[name] = (f"abandoned after {entry.attempts[name]} evaluation(s): "
+                                   f"{entry.deliveries[name].removeprefix('failed: ')}")
+                else:
+                    retry[name] = breaker.deliver(by_name[name], entry.alert)
+            if retry:
+                log.append(entry.alert, retry, event="retry", at=stamp)
+                result.retried[entry.alert.key] = retry
+
+        con = open_warehouse_read_only(layout)
+        if con is None:
+            result.skipped_reason = "warehouse missing or being written; will retry"
+            return result
+        try:
+            current = [a for rule in (rules or RULES).values() for a in rule(con)]
+        except duckdb.CatalogException as exc:
+            result.skipped_reason = f"marts not built yet ({exc})"
+            return result
+        finally:
+            con.close()
         for alert in current:
-            if alert.key in seen:
+            if alert.key in logged:
                 result.already_fired += 1
                 continue
             alert = Alert(alert.key, alert.kind, alert.title, alert.details, fired_at=stamp)
-            deliveries = {sink.name: sink.deliver(alert) for sink in sinks}
+            deliveries = {sink.name: breaker.deliver(sink, alert) for sink in sinks}
             log.append(alert, deliveries)
-            seen.add(alert.key)
+            logged[alert.key] = LoggedAlert(alert, deliveries)
             result.fired.append(alert)
             result.deliveries[alert.key] = deliveries
     return result

@@ -24,12 +24,9 @@ aggregated as (
         date_trunc('hour', event_ts) as hour_ts,
         cast(count(*) as bigint) as interactions,
         cast(count(ttft_ms) as bigint) as ttft_samples,
-        {{ percentile_cont('ttft_ms', 0.5) }} as ttft_p50_ms,
-        {{ percentile_cont('ttft_ms', 0.95) }} as ttft_p95_ms,
-        {{ percentile_cont('ttft_ms', 0.99) }} as ttft_p99_ms,
-        {{ percentile_cont('total_latency_ms', 0.5) }} as latency_p50_ms,
-        {{ percentile_cont('total_latency_ms', 0.95) }} as latency_p95_ms,
-        {{ percentile_cont('total_latency_ms', 0.99) }} as latency_p99_ms,
+        -- One sorted pass per measure for all three fractions (a 10M-row build fits in 1 GB this way).
+        {{ percentiles_cont('ttft_ms', [0.5, 0.95, 0.99]) }} as ttft_percentiles,
+        {{ percentiles_cont('total_latency_ms', [0.5, 0.95, 0.99]) }} as latency_percentiles,
         max(updated_at) as source_updated_at
     from interactions
     group by feature_id, model_id, date_trunc('hour', event_ts)
@@ -44,14 +41,15 @@ final as (
         hour_ts,
         interactions,
         ttft_samples,
-        cast(round(ttft_p50_ms, 3) as double) as ttft_p50_ms,
-        cast(round(ttft_p95_ms, 3) as double) as ttft_p95_ms,
-        cast(round(ttft_p99_ms, 3) as double) as ttft_p99_ms,
-        cast(round(latency_p50_ms, 3) as double) as latency_p50_ms,
-        cast(round(latency_p95_ms, 3) as double) as latency_p95_ms,
-        cast(round(latency_p99_ms, 3) as double) as latency_p99_ms,
+        cast(round({{ list_item('ttft_percentiles', 1) }}, 3) as double) as ttft_p50_ms,
+        cast(round({{ list_item('ttft_percentiles', 2) }}, 3) as double) as ttft_p95_ms,
+        cast(round({{ list_item('ttft_percentiles', 3) }}, 3) as double) as ttft_p99_ms,
+        cast(round({{ list_item('latency_percentiles', 1) }}, 3) as double) as latency_p50_ms,
+        cast(round({{ list_item('latency_percentiles', 2) }}, 3) as double) as latency_p95_ms,
+        cast(round({{ list_item('latency_percentiles', 3) }}, 3) as double) as latency_p99_ms,
         cast({{ var('slo_ttft_p95_ms') }} as double) as slo_ttft_ms,
-        ttft_samples >= {{ var('slo_min_calls') }} and ttft_p95_ms > {{ var('slo_ttft_p95_ms') }} as slo_breached,
+        ttft_samples >= {{ var('slo_min_calls') }}
+            and {{ list_item('ttft_percentiles', 2) }} > {{ var('slo_ttft_p95_ms') }} as slo_breached,
         source_updated_at
     from aggregated
 

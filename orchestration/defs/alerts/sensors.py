@@ -13,13 +13,15 @@ def _alert_sensor(rule_name: str) -> dg.SensorDefinition:
                description=f"Fires one alert per {rule_name.replace('_', ' ')} finding "
                            "(once ever; see AIW_HOME/alerts).")
     def _sensor(context: dg.SensorEvaluationContext, settings: WarehouseSettings) -> dg.SkipReason:
-        result = evaluate(settings.layout(), rules={rule_name: RULES[rule_name]})
+        # The log sink writes to context.log, so each alert shows in this tick's logs in the UI.
+        result = evaluate(settings.layout(), rules={rule_name: RULES[rule_name]}, logger=context.log)
+        failed = "".join(f"; {sink} failed for {len(keys)} (retried next tick)"
+                         for sink, keys in result.failed().items())
         if result.skipped_reason:
-            return dg.SkipReason(result.skipped_reason)
-        for alert in result.fired:
-            context.log.warning(f"ALERT {alert.title}")
+            return dg.SkipReason(result.skipped_reason + failed)
         context.update_cursor(str(int(context.cursor or 0) + len(result.fired)))  # alerts fired so far
-        return dg.SkipReason(f"{len(result.fired)} new alert(s), {result.already_fired} already fired")
+        return dg.SkipReason(f"{len(result.fired)} new alert(s), {result.already_fired} already fired, "
+                             f"{len(result.retried)} earlier alert(s) re-delivered{failed}")
 
     return _sensor
 

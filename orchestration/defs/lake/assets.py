@@ -8,6 +8,7 @@ import dagster as dg
 from ingestion import lake
 from ingestion.layout import Layout
 from orchestration.defs.lake.checks import CONTRACT_CHECK, contract_check_result
+from orchestration.metadata import load_summary_md
 from orchestration.resources import WarehouseSettings
 
 # Partitioned by the date a file landed (from its landing/<source>/<YYYY-MM-DD>/ path, else its
@@ -25,30 +26,41 @@ load_date_partitions = dg.DailyPartitionsDefinition(start_date="2024-01-01", end
     ],
     name="load_lake",
     partitions_def=load_date_partitions,
+    # A backfill or `aiw run` over many load dates is one run: one process, one contract validation.
+    backfill_policy=dg.BackfillPolicy.single_run(),
     check_specs=[CONTRACT_CHECK],
     pool="duckdb",
-    description="Native landing files of one load date, checked against the event contract and written to the "
-                "Parquet lake (raw, quarantine with the rule broken, manifest). Each file is loaded once.",
+    description="Landing files of one load date (native; OTLP spans and PostHog exports through their adapters), "
+                "checked against the event contract and written to the Parquet lake (raw, quarantine with the rule "
+                "broken, manifest). Each file is loaded once.",
 )
 def load_lake(context: dg.AssetExecutionContext, settings: WarehouseSettings):
     layout: Layout = settings.layout()
-    load_date = context.partition_key
+    load_dates = context.partition_keys
     now_ms = int(time.time() * 1000)
-    result = lake.load_partition(layout, load_date, now_ms=now_ms, progress=context.log.info)
-    check = contract_check_result(layout, load_date, result, settings.quarantine_threshold, now_ms)
+    loads = [lake.load_partition(layout, d, now_ms=now_ms, progress=context.log.info) for d in load_dates]
+    loaded = [r for r in loads if r.load_id]
+    check = contract_check_result(layout, load_dates, loaded, settings.quarantine_threshold, now_ms)
+    files = [f for r in loaded for f in r.files]
+    combined = lake.LoadResult(load_date=",".join(load_dates), files=files)
     yield dg.MaterializeResult(
         asset_key="lake_interactions",
         metadata={
-            "files_loaded": len(result.files),
-            "lines": result.lines,
-            "accepted": result.total("accepted"),
-            "quarantined": result.quarantined,
-            "duplicates_dropped": result.duplicates,
-            "reconciles": all(f.reconciles for f in result.files),
-            "load_id": result.load_id or "(nothing pending)",
-            "seconds": round(result.seconds, 2),
+            "load_dates": dg.MetadataValue.json(sorted(r.load_date for r in loaded)),
+            "files_loaded": len(files),
+            "lines": sum(f.lines for f in files),
+            "accepted": sum(f.accepted for f in files),
+            "quarantined": sum(f.quarantined for f in files),
+            "duplicates_dropped": sum(f.duplicates for f in files),
+            "skipped": sum(f.skipped for f in files),
+            "reconciles": all(f.reconciles for f in files),
+            "quarantine_share": dg.MetadataValue.float(round(combined.quarantined / combined.lines, 6)
+                                                       if combined.lines else 0.0),
+            "files": dg.MetadataValue.md(load_summary_md(combined)),
+            "load_ids": dg.MetadataValue.json([r.load_id for r in loaded]),
+            "seconds": round(sum(r.seconds for r in loads), 2),
         },
         check_results=[check],
     )
     yield dg.MaterializeResult(asset_key="lake_feedback",
-                               metadata={"accepted": result.total("feedback_accepted")})
+                               metadata={"accepted": sum(f.feedback_accepted for f in files)})

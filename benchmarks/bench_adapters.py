@@ -1,0 +1,171 @@
+"""Throughput of the OTLP and PostHog adapters: records per second, adapter alone and through the loader.
+
+Writes `--records` synthetic records per format to a temporary AIW_HOME, shaped like what the real clients
+send (tests/adapters/produce.py): OTLP lines of `--spans-per-line` chat spans with content attributes (which
+the adapter must hash and drop) plus one non-model span per line; PostHog `$ai_generation` events with
+`$ai_input` / `$ai_output_choices` and ~20 other properties, plus one `$pageview` in ten. Then measures
+- adapter: landing file -> canonical JSON lines in Arrow batches (parse, map, scrub, serialize), and
+- load: `lake.load_partition` on the file (adapter + contract SQL + Parquet lake + manifest),
+and prints records/s for each. Records counts every span/event read, skipped ones included. Files over
+16 MB are mapped by one worker process per CPU (AIW_ADAPTER_WORKERS=1 measures a single core).
+
+    python benchmarks/bench_adapters.py                    # 500k records per format
+    python benchmarks/bench_adapters.py --records 100000 --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import orjson
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from ingestion import lake  # noqa: E402
+from ingestion.adapters.reader import adapt_file, workers  # noqa: E402
+from ingestion.layout import Layout  # noqa: E402
+
+DAY = "2026-11-20"
+NOW_MS = 1_795_700_000_000  # 2026-11-24
+MODELS = [("gpt-4o-mini", "gpt-4o-mini-2024-07-18", "openai"), ("gpt-4o", "gpt-4o-2024-08-06", "openai"),
+          ("claude-sonnet-4", "claude-sonnet-4-20250514", "anthropic")]
+
+
+def _attr(key: str, value: object) -> dict:
+    if isinstance(value, int):
+        return {"key": key, "value": {"intValue": str(value)}}
+    return {"key": key, "value": {"stringValue": value}}
+
+
+def otlp_file(path: Path, records: int, per_line: int, rng: random.Random, content: bool = True) -> int:
+    """Write OTLP JSON lines; returns the number of spans written (chat spans + one skipped span per line)."""
+    written = 0
+    with path.open("wb") as fh:
+        while written < records:
+            spans = []
+            trace = f"{rng.getrandbits(128):032x}"
+            for _ in range(per_line - 1):
+                model, version, provider = rng.choice(MODELS)
+                start = (NOW_MS - rng.randint(0, 86_400_000)) * 1_000_000
+                attrs = {"gen_ai.operation.name": "chat", "gen_ai.provider.name": provider,
+                         "gen_ai.request.model": model, "gen_ai.response.model": version,
+                         "gen_ai.response.id": f"chatcmpl-{rng.getrandbits(64):x}", "server.address": "api.x.test",
+                         "gen_ai.usage.input_tokens": rng.randint(50, 4000), "server.port": 443,
+                         "gen_ai.usage.output_tokens": rng.randint(10, 800),
+                         "gen_ai.conversation.id": f"conv-{rng.getrandbits(32):x}"}
+                if content:  # OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=span_only; off by default
+                    attrs |= {"gen_ai.input.messages": json.dumps([{"role": "user", "parts": [
+                                  {"type": "text", "content": "Summarise this ticket for me please " * 4}]}]),
+                              "gen_ai.output.messages": json.dumps([{"role": "assistant", "parts": [
+                                  {"type": "text", "content": "Here is the summary you asked for. " * 6}]}])}
+                spans.append({"traceId": trace, "spanId": f"{rng.getrandbits(64):016x}", "name": f"chat {model}",
+                              "kind": 3, "startTimeUnixNano": str(start),
+                              "endTimeUnixNano": str(start + rng.randint(200, 9000) * 1_000_000),
+                              "attributes": [_attr(k, v) for k, v in attrs.items()], "status": {}})
+            spans.append({"traceId": trace, "spanId": f"{rng.getrandbits(64):016x}", "name": "handle_request",
+                          "kind": 2, "startTimeUnixNano": "1", "endTimeUnixNano": "2",
+                          "attributes": [_attr("http.route", "/chat")], "status": {}})
+            doc = {"resourceSpans": [{"resource": {"attributes": [_attr("service.name", "support-bot")]},
+                                      "scopeSpans": [{"scope": {"name": "opentelemetry.instrumentation.openai_v2"},
+                                                      "spans": spans}]}]}
+            fh.write(orjson.dumps(doc) + b"\n")
+            written += len(spans)
+    return written
+
+
+def posthog_file(path: Path, records: int, rng: random.Random, content: bool = True) -> int:
+    """Write PostHog export lines: $ai_generation events and one $pageview in ten."""
+    with path.open("wb") as fh:
+        for i in range(records):
+            ts = f"2026-11-2{rng.randint(0, 3)}T{rng.randint(0, 23):02d}:{rng.randint(0, 59):02d}:00.123456+00:00"
+            if i % 10 == 9:
+                row = {"uuid": f"pv-{i}", "event": "$pageview", "distinct_id": f"user-{i % 5000}", "timestamp": ts,
+                       "properties": {"$current_url": "https://app.x.test/inbox", "$browser": "Firefox"}}
+            else:
+                model, _version, provider = rng.choice(MODELS)
+                props = {"$ai_provider": provider, "$ai_model": model, "$ai_model_parameters": {"temperature": 0.2},
+                         "$ai_http_status": 200, "$ai_input_tokens": rng.randint(50, 4000),
+                         "$ai_output_tokens": rng.randint(10, 800), "$ai_latency": rng.uniform(0.2, 9.0),
+                         "$ai_trace_id": f"{rng.getrandbits(128):032x}", "$ai_base_url": "https://api.x.test/v1",
+                         "$ai_cache_read_input_tokens": rng.randint(0, 40), "$ai_lib": "posthog-ai",
+                         "$ai_lib_version": "7.91.1", "feature_id": "support_chat", "$ai_tokens_source": "sdk",
+                         "$ai_input": [{"role": "user", "content": "Summarise this ticket for me please " * 4}],
+                         "$ai_output_choices": [{"role": "assistant",
+                                                 "content": "Here is the summary you asked for. " * 6}],
+                         "$python_runtime": "CPython", "$python_version": "3.11.7", "$os": "Linux",
+                         "$lib": "posthog-python", "$lib_version": "7.91.1", "$is_server": True}
+                if not content:  # privacy mode: the wrapper sends no message content
+                    props["$ai_input"] = props["$ai_output_choices"] = None
+                row = {"uuid": f"0190e0a5-{i:012d}", "event": "$ai_generation", "distinct_id": f"user-{i % 5000}",
+                       "person_id": None, "properties": props, "timestamp": ts, "created_at": ts}
+            fh.write(orjson.dumps(row) + b"\n")
+    return records
+
+
+def measure(path: Path, source: str) -> tuple[int, float, float]:
+    """(records, wall seconds, CPU seconds of this process) for adapting one file."""
+    started, cpu = time.perf_counter(), time.process_time()
+    adapted = adapt_file(path, source)
+    for _table in adapted:
+        pass
+    return adapted.counts.records, time.perf_counter() - started, time.process_time() - cpu
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--records", type=int, default=500_000, help="records per format (default 500000)")
+    parser.add_argument("--spans-per-line", type=int, default=10, help="spans per OTLP line (default 10)")
+    parser.add_argument("--no-load", action="store_true", help="measure the adapters alone, not the loader")
+    parser.add_argument("--no-content", action="store_true",
+                        help="records without message content (OTel's default; PostHog's privacy mode)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    args = parser.parse_args()
+    rng = random.Random(42)
+    figures: dict[str, object] = {"records_per_format": args.records, "cpus": os.cpu_count(),
+                                  "workers": workers(), "content": not args.no_content,
+                                  "load_average": os.getloadavg()[0]}
+    with tempfile.TemporaryDirectory() as tmp:
+        layout = Layout.from_env(Path(tmp) / "aiw").ensure()
+        files = {"otlp": layout.landing_dir("otlp") / DAY / "spans.jsonl",
+                 "posthog": layout.landing_dir("posthog") / DAY / "export.jsonl"}
+        for p in files.values():
+            p.parent.mkdir(parents=True, exist_ok=True)
+        otlp_file(files["otlp"], args.records, args.spans_per_line, rng, content=not args.no_content)
+        posthog_file(files["posthog"], args.records, rng, content=not args.no_content)
+        for source, path in files.items():
+            records, seconds, cpu = measure(path, source)
+            rate = records / seconds
+            figures[f"{source}_adapter_records_per_s"] = round(rate)
+            # On a shared machine wall time depends on the neighbours; with one worker (AIW_ADAPTER_WORKERS=1)
+            # records per CPU-second is what one core of this machine does.
+            cpu_note = ""
+            if workers() == 1 and cpu > 0:
+                figures[f"{source}_adapter_records_per_cpu_s"] = round(records / cpu)
+                cpu_note = f" ({records / cpu:,.0f} per CPU-second)"
+            print(f"{source:8s} adapter  {records:>9,} records ({path.stat().st_size / 1e6:.0f} MB) "
+                  f"in {seconds:6.2f} s = {rate:>9,.0f} records/s{cpu_note}")
+        if not args.no_load:
+            for source in files:
+                started = time.perf_counter()
+                result = lake.load_partition(layout, DAY, now_ms=NOW_MS, sources=(source,))
+                seconds = time.perf_counter() - started
+                (f,) = result.files
+                assert f.reconciles, f
+                rate = f.lines / seconds
+                figures[f"{source}_load_records_per_s"] = round(rate)
+                print(f"{source:8s} load     {f.lines:>9,} records ({f.accepted:,} accepted, {f.skipped:,} skipped) "
+                      f"in {seconds:6.2f} s = {rate:>9,.0f} records/s")
+    if args.json:
+        print(json.dumps(figures))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,226 @@
+"""OTLP JSON traces (OpenTelemetry GenAI spans) -> canonical 1.1 interaction records. Pure, no I/O.
+
+Input is one `TracesData` / `ExportTraceServiceRequest` object as the OpenTelemetry Collector's file
+exporter and our collector's `/v1/traces` write it: lowerCamelCase keys, hex trace and span ids, int64
+values as decimal strings (numbers are accepted too). Each span becomes one record or `None` when it is
+not a model call (skipped and counted by the loader). The mapping table is in docs/adapters.md.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ingestion.adapters.common import content_hash, is_number, pseudonymous_id, scrub_record
+
+# gen_ai.operation.name values that are a call to a model (inference or embeddings). Agent, tool and
+# workflow spans (invoke_agent, execute_tool, ...) are not model calls and are skipped.
+MODEL_CALL_OPERATIONS = frozenset({"chat", "text_completion", "generate_content", "embeddings"})
+
+DEFAULT_FEATURE_ATTRIBUTES = ("aiw.feature_id", "service.name")
+FEATURE_ENV = "AIW_OTLP_FEATURE_ATTRIBUTE"
+USER_ATTRIBUTES = ("user.id", "enduser.id", "gen_ai.user.id")
+UNKNOWN_FEATURE = "unknown"
+
+# Attributes holding prompt or completion text: hashed into prompt_hash / response_hash, never copied.
+INPUT_CONTENT = ("gen_ai.input.messages", "gen_ai.prompt", "gen_ai.system_instructions")
+OUTPUT_CONTENT = ("gen_ai.output.messages", "gen_ai.completion")
+
+STATUS_ERROR = 2
+_HEX32 = re.compile(r"[0-9a-f]{32}")
+_HEX16 = re.compile(r"[0-9a-f]{16}")
+
+# Span attributes the mapping reads (others, often large, are never converted). Feature and user
+# attributes are configurable, so they are added per options.
+SPAN_ATTRIBUTES = frozenset({
+    "gen_ai.operation.name", "gen_ai.request.model", "gen_ai.response.model", "gen_ai.provider.name",
+    "gen_ai.system", "gen_ai.conversation.id", "gen_ai.response.time_to_first_chunk", "gen_ai.usage.input_tokens",
+    "gen_ai.usage.prompt_tokens", "gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens",
+    "gen_ai.usage.cache_read.input_tokens", "gen_ai.usage.cache_creation.input_tokens",
+    "gen_ai.usage.cache_write.input_tokens", "gen_ai.usage.reasoning.output_tokens", "error.type",
+    *USER_ATTRIBUTES, *INPUT_CONTENT, *OUTPUT_CONTENT})
+
+
+@dataclass(frozen=True)
+class OtlpOptions:
+    """How to read attributes that are not standard: which ones name the product feature."""
+
+    feature_attributes: tuple[str, ...] = DEFAULT_FEATURE_ATTRIBUTES
+
+    @property
+    def wanted(self) -> frozenset[str]:
+        """Every attribute name the mapping reads with these options."""
+        return SPAN_ATTRIBUTES | frozenset(self.feature_attributes)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> OtlpOptions:
+        """Options from AIW_OTLP_FEATURE_ATTRIBUTE (comma-separated attribute names, first present wins)."""
+        raw = (environ if environ is not None else os.environ).get(FEATURE_ENV, "")
+        names = tuple(n.strip() for n in raw.split(",") if n.strip())
+        return cls(feature_attributes=names or DEFAULT_FEATURE_ATTRIBUTES)
+
+
+def any_value(value: Any) -> Any:
+    """The Python value of an OTLP JSON AnyValue (int64 strings become ints)."""
+    if not isinstance(value, dict):
+        return None
+    if "stringValue" in value:
+        return value["stringValue"]
+    if "intValue" in value:
+        raw = value["intValue"]
+        try:
+            return int(raw)
+        except (TypeError, ValueError):
+            return raw
+    if "doubleValue" in value:
+        raw = value["doubleValue"]
+        return float(raw) if isinstance(raw, (int, float, str)) and not isinstance(raw, bool) else raw
+    if "boolValue" in value:
+        return value["boolValue"]
+    if "arrayValue" in value:
+        return [any_value(v) for v in (value["arrayValue"] or {}).get("values", [])]
+    if "kvlistValue" in value:
+        return attributes((value["kvlistValue"] or {}).get("values", []))
+    if "bytesValue" in value:
+        return value["bytesValue"]
+    return None
+
+
+def attributes(items: Any, wanted: frozenset[str] | None = None) -> dict[str, Any]:
+    """An OTLP attribute list `[{key, value: AnyValue}]` as a plain dict (only the `wanted` keys, if given)."""
+    if not isinstance(items, list):
+        return {}
+    out = {}
+    for item in items:
+        if item.__class__ is dict:
+            key = item.get("key")
+            if key is not None and (wanted is None or key in wanted):
+                out[key] = any_value(item.get("value"))
+    return out
+
+
+def hex_id(value: Any) -> Any:
+    """A trace or span id as lower-case hex. OTLP JSON writes hex; protobuf's generic JSON writes base64."""
+    if not isinstance(value, str) or not value:
+        return value
+    if len(value) in (16, 32):
+        return value.lower()
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        return value
+    return raw.hex() if len(raw) in (8, 16) else value
+
+
+def _nanos(value: Any) -> int | None:
+    if isinstance(value, str):
+        try:
+            return int(value)
+        except ValueError:
+            return None
+    return int(value) if is_number(value) else None
+
+
+def _first(attrs: dict[str, Any], names: tuple[str, ...]) -> Any:
+    for name in names:
+        value = attrs.get(name)
+        if value is not None:
+            return value
+    return None
+
+
+def _event_id(trace_id: Any, span_id: Any) -> Any:
+    # Trace id then span id, as one run of hex: span ids are unique only within their trace, and a bare
+    # 16-hex span id that happens to be all digits and Luhn-valid would be scrubbed as a card number
+    # (then collide with every other such span); inside 48 hex characters no digit run stands alone.
+    # Only well-formed ids are joined: gluing arbitrary text could hide a card number from the scrubber
+    # (its last digits would run into the next id's letters).
+    if isinstance(trace_id, str) and isinstance(span_id, str) and _HEX32.fullmatch(trace_id) and \
+            _HEX16.fullmatch(span_id):
+        return trace_id + span_id
+    return span_id
+
+
+def is_model_call(attrs: dict[str, Any]) -> bool:
+    """A span describes one call to a model: an inference/embeddings operation, or (conventions before
+    gen_ai.operation.name) a span that names a requested model."""
+    op = attrs.get("gen_ai.operation.name")
+    if op is not None:
+        return op in MODEL_CALL_OPERATIONS
+    return attrs.get("gen_ai.request.model") is not None or attrs.get("gen_ai.response.model") is not None
+
+
+def span_to_record(span: dict[str, Any], resource: dict[str, Any], options: OtlpOptions,
+                   wanted: frozenset[str] | None = None) -> dict[str, Any] | None:
+    """One span -> a canonical 1.1 interaction record (PII-scrubbed), or None when it is not a model call."""
+    attrs = attributes(span.get("attributes"), wanted or options.wanted)
+    if not is_model_call(attrs):
+        return None
+    trace_id = hex_id(span.get("traceId"))
+    start, end = _nanos(span.get("startTimeUnixNano")), _nanos(span.get("endTimeUnixNano"))
+    status = span.get("status") or {}
+    code = status.get("code") if isinstance(status, dict) else None
+    feature = None
+    for name in options.feature_attributes:
+        feature = attrs.get(name)
+        if feature is None:
+            feature = resource.get(name)
+        if feature is not None:
+            break
+    request_model, response_model = attrs.get("gen_ai.request.model"), attrs.get("gen_ai.response.model")
+    ttft_s = attrs.get("gen_ai.response.time_to_first_chunk")
+    input_content = _first(attrs, INPUT_CONTENT)
+    output_content = _first(attrs, OUTPUT_CONTENT)
+    record = {
+        "schema_version": "1.1",
+        "event_id": _event_id(trace_id, hex_id(span.get("spanId"))),
+        "session_id": attrs.get("gen_ai.conversation.id") or resource.get("gen_ai.conversation.id") or trace_id,
+        "user_id": pseudonymous_id(_first(attrs, USER_ATTRIBUTES) or _first(resource, USER_ATTRIBUTES)),
+        "timestamp": start // 1_000_000 if start is not None else None,
+        "feature_id": feature if feature is not None else UNKNOWN_FEATURE,
+        "model_id": request_model if request_model is not None else response_model,
+        "model_version": response_model if response_model is not None else request_model,
+        "provider": attrs.get("gen_ai.provider.name") or attrs.get("gen_ai.system"),
+        "ttft_ms": ttft_s * 1000.0 if is_number(ttft_s) else ttft_s,
+        "total_latency_ms": (end - start) / 1e6 if start is not None and end is not None else None,
+        "prompt_tokens": _first(attrs, ("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens")),
+        "completion_tokens": _first(attrs, ("gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens")),
+        "cached_tokens": attrs.get("gen_ai.usage.cache_read.input_tokens"),
+        "cache_write_tokens": _first(attrs, ("gen_ai.usage.cache_creation.input_tokens",
+                                             "gen_ai.usage.cache_write.input_tokens")),
+        "reasoning_tokens": attrs.get("gen_ai.usage.reasoning.output_tokens"),
+        "is_error": code == STATUS_ERROR or code == "STATUS_CODE_ERROR" or attrs.get("error.type") is not None,
+        "trace_id": trace_id,
+        "prompt_hash": content_hash(input_content),
+        "response_hash": content_hash(output_content),
+        # Spans carry no cost and no behavioural quality: unknown, not zero (contract 1.1 allows null).
+        "estimated_cost_usd": None,
+        "implicit_quality_score": None,
+    }
+    return scrub_record(record)
+
+
+def traces_to_records(traces: dict[str, Any], options: OtlpOptions) -> list[dict[str, Any] | None]:
+    """Every span of one TracesData object, in file order: a record per model call, None per skipped span."""
+    out: list[dict[str, Any] | None] = []
+    wanted = options.wanted
+    for rs in traces.get("resourceSpans") or traces.get("resource_spans") or []:
+        if not isinstance(rs, dict):
+            continue
+        resource = attributes((rs.get("resource") or {}).get("attributes"))
+        for ss in rs.get("scopeSpans") or rs.get("scope_spans") or []:
+            if not isinstance(ss, dict):
+                continue
+            for span in ss.get("spans") or []:
+                out.append(span_to_record(span, resource, options, wanted) if isinstance(span, dict) else None)
+    return out
+
+
+def is_traces_data(value: Any) -> bool:
+    """The object is a TracesData / export request (has a resourceSpans list)."""
+    return isinstance(value, dict) and isinstance(value.get("resourceSpans", value.get("resource_spans")), list)

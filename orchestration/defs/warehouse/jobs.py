@@ -1,0 +1,12 @@
+"""The marts job: every dbt model (with its tests as checks), then the HTML report."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from orchestration.defs.report.assets import warehouse_report
+from orchestration.defs.warehouse.assets import warehouse_models
+
+build_marts_job = dg.define_asset_job(
+    "build_marts_job", selection=dg.AssetSelection.assets(warehouse_models, warehouse_report),
+    description="dbt build of staging, intermediate and mart models, then the HTML report.")
