@@ -5,7 +5,7 @@
 {% macro watermark(expr) -%}
     {%- set value = none -%}
     {%- if execute and is_incremental() -%}
-        {%- set result = run_query("select cast(max(" ~ expr ~ ") as varchar) from " ~ this) -%}
+        {%- set result = run_query("select cast(max(" ~ expr ~ ") as string) from " ~ this) -%}
         {%- set value = result.columns[0].values()[0] -%}
     {%- endif -%}
     cast('{{ value or "1970-01-01 00:00:00" }}' as timestamp)
@@ -28,4 +28,21 @@
         {%- set value = local_md5(parts | join(',')) -%}
     {%- endif -%}
     '{{ value }}'
+{%- endmacro %}
+
+{#- The incremental strategy of every model that recomputes whole keys (an event_id, a day, an hour, a
+    session): replace the target's rows whose unique_key is among the new rows, keep all others.
+    DuckDB: delete+insert. Spark without Delta or Iceberg has no merge and no delete, so: insert_overwrite,
+    which this project's get_insert_overwrite_sql (spark_incremental.sql) makes keep the other rows of the
+    partitions it rewrites. Models name `partition_by` (the physical layout on Spark; DuckDB ignores it). -#}
+{% macro replace_rows_strategy() -%}
+    {{- return(adapter.dispatch('replace_rows_strategy', 'ai_analytics_warehouse')()) -}}
+{%- endmacro %}
+
+{% macro default__replace_rows_strategy() -%}
+    {{- return('delete+insert') -}}
+{%- endmacro %}
+
+{% macro spark__replace_rows_strategy() -%}
+    {{- return('insert_overwrite') -}}
 {%- endmacro %}

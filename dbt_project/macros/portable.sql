@@ -19,7 +19,11 @@
 {%- endmacro %}
 
 {% macro duckdb__lake_parquet(subdir) -%}
-    read_parquet('{{ env_var("AIW_HOME", ".aiw") }}/lake/{{ subdir }}/**/*.parquet', hive_partitioning = true, union_by_name = true)
+    read_parquet('{{ lake_root() }}/{{ subdir }}/**/*.parquet', hive_partitioning = true, union_by_name = true)
+{%- endmacro %}
+
+{% macro spark__lake_parquet(subdir) -%}
+    parquet.`{{ lake_root() }}/{{ subdir }}`
 {%- endmacro %}
 
 {#- Continuous percentile (linear interpolation), as an aggregate. -#}

@@ -12,14 +12,15 @@
     )
 {%- endmacro %}
 
-{#- Two-proportion z statistic (p_a - p_b) with the pooled proportion. -#}
+{#- Two-proportion z statistic (p_a - p_b) with the pooled proportion. In double precision: with `* 1.0`
+    Spark would compute in decimals and round the intermediate products to 6 places. -#}
 {% macro two_proportion_z(x_a, n_a, x_b, n_b) -%}
     (
-        ({{ x_a }} * 1.0 / nullif({{ n_a }}, 0) - {{ x_b }} * 1.0 / nullif({{ n_b }}, 0))
+        (cast({{ x_a }} as double) / nullif({{ n_a }}, 0) - cast({{ x_b }} as double) / nullif({{ n_b }}, 0))
         / nullif(sqrt(
-            (({{ x_a }} + {{ x_b }}) * 1.0 / nullif({{ n_a }} + {{ n_b }}, 0))
-            * (1 - ({{ x_a }} + {{ x_b }}) * 1.0 / nullif({{ n_a }} + {{ n_b }}, 0))
-            * (1.0 / nullif({{ n_a }}, 0) + 1.0 / nullif({{ n_b }}, 0))
+            (cast({{ x_a }} + {{ x_b }} as double) / nullif({{ n_a }} + {{ n_b }}, 0))
+            * (1 - cast({{ x_a }} + {{ x_b }} as double) / nullif({{ n_a }} + {{ n_b }}, 0))
+            * (cast(1 as double) / nullif({{ n_a }}, 0) + cast(1 as double) / nullif({{ n_b }}, 0))
         ), 0)
     )
 {%- endmacro %}

@@ -2,7 +2,8 @@
     config(
         materialized='incremental',
         unique_key='event_date',
-        incremental_strategy='delete+insert',
+        incremental_strategy=replace_rows_strategy(),
+        partition_by='event_date',
         on_schema_change='append_new_columns'
     )
 }}

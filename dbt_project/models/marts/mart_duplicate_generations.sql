@@ -2,7 +2,7 @@
     config(
         materialized='incremental',
         unique_key='response_hash',
-        incremental_strategy='delete+insert',
+        incremental_strategy=replace_rows_strategy(),
         on_schema_change='append_new_columns'
     )
 }}

@@ -2,7 +2,8 @@
     config(
         materialized='incremental',
         unique_key='event_date',
-        incremental_strategy='delete+insert',
+        incremental_strategy=replace_rows_strategy(),
+        partition_by='event_date',
         on_schema_change='append_new_columns'
     )
 }}
@@ -23,14 +24,16 @@ aggregated as (
         cast(count(*) as bigint) as interactions,
         avg(implicit_quality_score) as avg_implicit_quality,
         avg(reported_quality_score) as avg_reported_quality,
-        avg(case when user_regenerated then 1.0 else 0.0 end) as regeneration_rate,
-        avg(case when user_edited_output then 1.0 else 0.0 end) as edit_rate,
-        avg(case when explicit_rating is not null then 1.0 else 0.0 end) as rating_rate,
-        avg(case when explicit_rating = 'up' then 1.0 when explicit_rating = 'down' then 0.0 end) as thumbs_up_rate,
+        -- Integer flags: the average of an integer is a double on every engine (of 1.0, a decimal
+        -- rounded to 5 places on Spark).
+        avg(case when user_regenerated then 1 else 0 end) as regeneration_rate,
+        avg(case when user_edited_output then 1 else 0 end) as edit_rate,
+        avg(case when explicit_rating is not null then 1 else 0 end) as rating_rate,
+        avg(case when explicit_rating = 'up' then 1 when explicit_rating = 'down' then 0 end) as thumbs_up_rate,
         cast(count(ttft_ms) as bigint) as ttft_samples,
         {{ percentiles_cont('ttft_ms', [0.5, 0.95]) }} as ttft_percentiles,
         {{ percentiles_cont('total_latency_ms', [0.5, 0.95]) }} as latency_percentiles,
-        avg(case when is_error then 1.0 else 0.0 end) as error_rate,
+        avg(case when is_error then 1 else 0 end) as error_rate,
         coalesce(sum(cost_usd / sample_rate), 0) as cost_usd,
         cast(count_if(cost_usd is null) as bigint) as unpriced_interactions,
         max(updated_at) as source_updated_at

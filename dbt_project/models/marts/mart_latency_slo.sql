@@ -2,7 +2,8 @@
     config(
         materialized='incremental',
         unique_key='hour_ts',
-        incremental_strategy='delete+insert',
+        incremental_strategy=replace_rows_strategy(),
+        partition_by='hour_ts',
         on_schema_change='append_new_columns'
     )
 }}

@@ -121,21 +121,21 @@ flagged as (
         , case when {{ enough }} and {{ direction }} * {{ name }}_t_vs_{{ comparison }} > {{ var('drift_z_threshold') }}
                     and {{ direction }} * {{ rel }} >= {{ var('drift_min_relative_change') }}
                then concat('{{ column }} ', case when {{ rel }} > 0 then '+' else '' end,
-                           cast(cast(round(100 * {{ rel }}, 0) as bigint) as varchar), '% ', {{ label }},
-                           ' (t=', cast(round({{ name }}_t_vs_{{ comparison }}, 1) as varchar), ')') end
+                           cast(cast(round(100 * {{ rel }}, 0) as bigint) as string), '% ', {{ label }},
+                           ' (t=', cast(round({{ name }}_t_vs_{{ comparison }}, 1) as string), ')') end
             as {{ name }}_drift_vs_{{ comparison }}
         {%- endfor %}
         {%- set regen_rel = '(regeneration_rate / nullif(' ~ comparison ~ '_regeneration_rate, 0) - 1)' %}
         , case when {{ enough }} and regeneration_z_vs_{{ comparison }} > {{ var('drift_z_threshold') }}
                     and coalesce({{ regen_rel }}, 1) >= {{ var('drift_min_relative_change') }}
-               then concat('regeneration_rate ', cast(round(regeneration_rate, 3) as varchar), ' vs ',
-                           cast(round({{ comparison }}_regeneration_rate, 3) as varchar), ' ', {{ label }},
-                           ' (z=', cast(round(regeneration_z_vs_{{ comparison }}, 1) as varchar), ')') end
+               then concat('regeneration_rate ', cast(round(regeneration_rate, 3) as string), ' vs ',
+                           cast(round({{ comparison }}_regeneration_rate, 3) as string), ' ', {{ label }},
+                           ' (z=', cast(round(regeneration_z_vs_{{ comparison }}, 1) as string), ')') end
             as regeneration_drift_vs_{{ comparison }}
         {%- set cost_rel = '(cost_per_1k_tokens_usd / nullif(' ~ comparison ~ '_cost_per_1k_tokens_usd, 0) - 1)' %}
         , case when {{ enough }} and abs({{ cost_rel }}) >= {{ var('drift_cost_relative_change') }}
                then concat('cost_per_1k_tokens ', case when {{ cost_rel }} > 0 then '+' else '' end,
-                           cast(cast(round(100 * {{ cost_rel }}, 0) as bigint) as varchar), '% ', {{ label }}) end
+                           cast(cast(round(100 * {{ cost_rel }}, 0) as bigint) as string), '% ', {{ label }}) end
             as cost_drift_vs_{{ comparison }}
         {% endfor %}
     from compared

@@ -2,7 +2,8 @@
     config(
         materialized='incremental',
         unique_key='event_date',
-        incremental_strategy='delete+insert',
+        incremental_strategy=replace_rows_strategy(),
+        partition_by='event_date',
         on_schema_change='append_new_columns'
     )
 }}
@@ -11,7 +12,7 @@
 -- the rolling sums of the 29 days after it), reading fct only from 29 days before that.
 {%- set start_date = none %}
 {%- if is_incremental() and execute %}
-    {%- set result = run_query("select cast(min(event_date) as varchar) from (" ~ changed_interactions() ~ ") as c") %}
+    {%- set result = run_query("select cast(min(event_date) as string) from (" ~ changed_interactions() ~ ") as c") %}
     {%- set start_date = result.columns[0].values()[0] %}
 {%- endif %}
 

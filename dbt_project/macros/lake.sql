@@ -1,0 +1,53 @@
+{#- The Parquet lake is the interface between the loader and every engine. Where it lives: AIW_LAKE_URI
+    (an object-store URI such as s3a://bucket/aiw/lake when the engine is a cluster), else $AIW_HOME/lake.
+    Spark resolves a relative path against its own warehouse directory: give it an absolute one (`aiw`
+    always sets AIW_HOME to an absolute path). -#}
+{% macro lake_root() -%}
+    {{- env_var('AIW_LAKE_URI', env_var('AIW_HOME', '.aiw') ~ '/lake') | trim | replace('\\', '/') -}}
+{%- endmacro %}
+
+{#- on-run-start: make the lake's directories queryable as the `lake` sources.
+    DuckDB reads them through each source's meta.external_location (read_parquet): nothing to do.
+    Spark needs catalog tables: see spark__register_lake_tables. -#}
+{% macro register_lake_tables() -%}
+    {{ return(adapter.dispatch('register_lake_tables', 'ai_analytics_warehouse')()) }}
+{%- endmacro %}
+
+{% macro default__register_lake_tables() -%}
+{%- endmacro %}
+
+{#- Every `lake` source with meta.lake_path becomes an EXTERNAL table (dropping it never touches the files)
+    over that directory, partitioned by the loader's load_date, on every dbt invocation:
+      1. infer the schema from the files themselves (mergeSchema: a column added by a later load appears);
+      2. drop and re-create the table with that schema, partitioned by load_date, at the directory;
+      3. `msck repair table`: register every load_date= partition on disk. Without it the table has no
+         rows, and a partition written by a later load would stay invisible.
+    Cost: a footer read per file and a directory listing, i.e. seconds even for thousands of loads. -#}
+{% macro spark__register_lake_tables() -%}
+    {%- if execute -%}
+    {%- for source in graph.sources.values()
+          if source.package_name == project_name and source.source_name == 'lake' and source.meta.get('lake_path') -%}
+        {%- set location = lake_root() ~ '/' ~ source.meta['lake_path'] -%}
+        {%- set partition_column = source.meta.get('lake_partition', 'load_date') -%}
+        {%- set table = source.schema ~ '.' ~ source.identifier -%}
+        {%- do run_query("create or replace temporary view aiw_lake_probe using parquet options (path '"
+                         ~ location ~ "', mergeSchema 'true')") -%}
+        {%- set names = [] -%}
+        {%- set columns = [] -%}
+        {%- for row in run_query('describe aiw_lake_probe').rows -%}
+            {%- if row[0] and not row[0].startswith('#') and row[0] not in names -%}
+                {%- do names.append(row[0]) -%}
+                {%- do columns.append('`' ~ row[0] ~ '` ' ~ row[1]) -%}
+            {%- endif -%}
+        {%- endfor -%}
+        {%- do run_query('create schema if not exists ' ~ source.schema) -%}
+        {%- do run_query('drop table if exists ' ~ table) -%}
+        {%- do run_query('create table ' ~ table ~ ' ('
+                         ~ columns | join(', ')
+                         ~ ") using parquet partitioned by (" ~ partition_column ~ ") location '" ~ location ~ "'") -%}
+        {%- do run_query('msck repair table ' ~ table) -%}
+        {%- do run_query('drop view if exists aiw_lake_probe') -%}
+        {{ log('lake: ' ~ table ~ ' -> ' ~ location, info=true) }}
+    {%- endfor -%}
+    {%- endif -%}
+{%- endmacro %}
