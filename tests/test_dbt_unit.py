@@ -4,6 +4,7 @@ percentiles), run against a warehouse built from a small generated dataset."""
 from __future__ import annotations
 
 import os
+import re
 
 from ingestion import synthetic
 from ingestion.layout import Layout
@@ -19,4 +20,6 @@ def test_dbt_unit_tests_pass(tmp_path):
     os.environ["AIW_HOME"] = str(layout.home)
     ok, output = run_unit_tests()
     assert ok, output
-    assert "PASS=8" in output, output
+    # The eight unit tests in models/marts/_marts__unit_tests.yml (plus the on-run-start hook) all pass.
+    done = re.search(r"PASS=(\d+) WARN=0 ERROR=0", output)
+    assert done and int(done.group(1)) >= 8, output

@@ -70,11 +70,31 @@ candidates as (
 
 ),
 
+repeated_ids as (
+
+    -- The loader already dropped retries, so ids seen twice are rare (two loads that both carry an id):
+    -- find them with a hash aggregate instead of ranking every row.
+    select event_id
+    from candidates
+    group by event_id
+    having count(*) > 1
+
+),
+
 deduplicated as (
 
-    -- The loader already dropped retries; two loads could still both carry an id: the later wins.
-    select *
+    select candidates.*
     from candidates
+    left join repeated_ids on repeated_ids.event_id = candidates.event_id
+    where repeated_ids.event_id is null
+    union all
+    -- For a repeated id the later load wins.
+    select *
+    from (
+        select candidates.*
+        from candidates
+        inner join repeated_ids on repeated_ids.event_id = candidates.event_id
+    ) as repeated
     qualify row_number() over (partition by event_id order by loaded_at desc, line_number desc) = 1
 
 ),
@@ -117,22 +137,69 @@ key_prices as (
 
 ),
 
-priced as (
+key_boundaries as (
+
+    -- Cut each model's timeline wherever a candidate rule starts or ends ...
+    select distinct model_id, model_version, provider, valid_from as period_start from key_prices
+    union
+    select distinct model_id, model_version, provider, valid_to as period_start from key_prices
+
+),
+
+key_periods as (
 
     select
-        d.*,
+        model_id,
+        model_version,
+        provider,
+        period_start,
+        lead(period_start) over (partition by model_id, model_version, provider order by period_start) as period_end
+    from key_boundaries
+
+),
+
+best_price as (
+
+    -- ... and keep the best-ranked rule in force over each piece: one price per model and day, so
+    -- events join to exactly one row and no per-event ranking is needed.
+    select
+        p.model_id,
+        p.model_version,
+        p.provider,
+        p.period_start,
+        p.period_end,
         kp.input_usd_per_mtok,
         kp.cached_input_usd_per_mtok,
         kp.output_usd_per_mtok,
         kp.price_source
+    from key_periods as p
+    inner join key_prices as kp
+        on kp.model_id = p.model_id
+       and kp.model_version = p.model_version
+       and kp.provider is not distinct from p.provider
+       and kp.valid_from <= p.period_start
+       and kp.valid_to >= p.period_end
+    where p.period_end is not null
+    qualify row_number() over (
+        partition by p.model_id, p.model_version, p.provider, p.period_start order by kp.rule_rank) = 1
+
+),
+
+priced as (
+
+    select
+        d.*,
+        bp.input_usd_per_mtok,
+        bp.cached_input_usd_per_mtok,
+        bp.output_usd_per_mtok,
+        bp.price_source
     from deduplicated as d
-    left join key_prices as kp
-        on kp.model_id = d.model_id
-       and kp.model_version = d.model_version
-       and kp.provider is not distinct from d.provider
-       and d.event_date >= kp.valid_from
-       and d.event_date < kp.valid_to
-    qualify row_number() over (partition by d.event_id order by kp.rule_rank nulls last) = 1
+    left join best_price as bp
+        on bp.model_id = d.model_id
+       and bp.model_version = d.model_version
+       and bp.provider is not distinct from d.provider
+       and d.event_date >= bp.period_start
+       and d.event_date < bp.period_end
 
 ),
 

@@ -25,12 +25,23 @@ interactions as (
 
 ),
 
+repeated_hashes as (
+
+    -- Nearly every response is unique: find the repeated ones with a hash aggregate, and rank only those.
+    select response_hash
+    from interactions
+    group by response_hash
+    having count(*) > 1
+
+),
+
 ranked as (
 
     select
-        *,
-        row_number() over (partition by response_hash order by event_ts, event_id) as occurrence
+        interactions.*,
+        row_number() over (partition by interactions.response_hash order by event_ts, event_id) as occurrence
     from interactions
+    inner join repeated_hashes on repeated_hashes.response_hash = interactions.response_hash
 
 ),
 
