@@ -19,15 +19,19 @@
 -- The producer's own flags are kept (reported_*) so a re-merge never double-counts.
 {%- set watermark = watermark("greatest(loaded_at, coalesce(feedback_loaded_at, loaded_at))") %}
 {%- set current_price_version = price_version() %}
+{#- What the producer sent: read from the lake for new rows and from this table for rows that are
+    re-merged or re-priced, so both branches of the union list the same columns. -#}
+{%- set producer_columns = [
+    'event_id', 'schema_version', 'session_id', 'user_id', 'event_ts', 'event_date', 'feature_id', 'model_id',
+    'model_version', 'provider', 'routing_strategy', 'ttft_ms', 'total_latency_ms', 'stream_chunks_received',
+    'prompt_tokens', 'completion_tokens', 'cached_tokens', 'reported_cost_usd', 'reported_regenerated',
+    'reported_edited_output', 'reported_rating', 'reported_quality_score', 'response_hash', 'is_error',
+    'sample_rate', 'source', 'load_id', 'loaded_at'] %}
 
 with new_interactions as (
 
     select
-        event_id, schema_version, session_id, user_id, event_ts, event_date, feature_id, model_id,
-        model_version, provider, routing_strategy, ttft_ms, total_latency_ms, stream_chunks_received,
-        prompt_tokens, completion_tokens, cached_tokens, reported_cost_usd, reported_regenerated,
-        reported_edited_output, reported_rating, reported_quality_score, response_hash, is_error, sample_rate,
-        source, load_id, loaded_at, line_number
+        {{ producer_columns | join(', ') }}, line_number
     from {{ ref('stg_lake__interactions') }}
     {% if is_incremental() %}
     where loaded_at > {{ watermark }}
@@ -48,11 +52,7 @@ carried as (
 
     -- Rows already here that need another look: new feedback, or new prices.
     select
-        event_id, schema_version, session_id, user_id, event_ts, event_date, feature_id, model_id,
-        model_version, provider, routing_strategy, ttft_ms, total_latency_ms, stream_chunks_received,
-        prompt_tokens, completion_tokens, cached_tokens, reported_cost_usd, reported_regenerated,
-        reported_edited_output, reported_rating, reported_quality_score, response_hash, is_error, sample_rate,
-        source, load_id, loaded_at, cast(0 as bigint) as line_number
+        {{ producer_columns | join(', ') }}, cast(0 as bigint) as line_number
     from {{ this }}
     where (event_id in (select event_id from new_feedback_targets) or price_version <> {{ current_price_version }})
       and event_id not in (select event_id from new_interactions)
