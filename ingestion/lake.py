@@ -13,14 +13,15 @@ Guarantees (DESIGN section 3):
   last (atomically); outputs of a load without a manifest are orphans and are removed before the
   next load, so a re-run redoes the work and nothing is doubled.
 
-Native files are read by DuckDB alone. OTLP and PostHog files go through the adapters
-(`ingestion.adapters`), which map them to canonical JSON lines handed to DuckDB as Arrow batches; from
-there every source takes the same SQL path. One source line can hold several records (an OTLP line holds
-many spans): rows carry `record_number`, the record's ordinal in its line, beside `line_number`.
+Every file is read by DuckDB. OTLP and PostHog lines first go through the adapters' SQL
+(`ingestion.adapters`), which maps them to canonical JSON lines; from there every source takes the same
+SQL path. One source line can hold several records (an OTLP line holds many spans): rows carry
+`record_number`, the record's ordinal in its line, beside `line_number`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -34,9 +35,9 @@ from pathlib import Path
 import duckdb
 
 from ingestion import contract as c
-from ingestion.adapters.reader import ADAPTED_SOURCES, ReadCounts, adapt_file
+from ingestion.adapters.reader import ADAPTED_SOURCES, adapted_relation
 from ingestion.contract_sql import all_fields, staged_select
-from ingestion.landing import LandingFile, discover, fingerprint, starts_with_array
+from ingestion.landing import LandingFile, discover, fingerprint, lines_sql, starts_with_array
 from ingestion.layout import SOURCES, Layout
 
 NATIVE_SOURCES = ("native",)
@@ -113,6 +114,8 @@ def connect(layout: Layout, memory_limit: str = DEFAULT_MEMORY_LIMIT) -> duckdb.
     """An in-memory DuckDB for lake work, bounded in memory and spilling under AIW_HOME/tmp."""
     con = duckdb.connect(config={"memory_limit": memory_limit, "temp_directory": str(layout.tmp / "duckdb")})
     con.execute("set preserve_insertion_order = false")
+    # The adapters read times written without an offset as UTC (docs/adapters.md).
+    con.execute("set TimeZone = 'UTC'")
     return con
 
 
@@ -176,25 +179,23 @@ def pending_load_dates(layout: Layout, sources: tuple[str, ...] = ALL_SOURCES) -
     return sorted({f.load_date for f in pending_files(layout, sources)[0]})
 
 
-def _line_relations(con: duckdb.DuckDBPyConnection, f: LandingFile, idx: int,
-                    counts: dict[int, ReadCounts]) -> Iterator[str]:
-    """SQL relations (file_idx, line_no, record_no, line) for one landing file, one per batch.
+@contextlib.contextmanager
+def _line_relation(con: duckdb.DuckDBPyConnection, f: LandingFile, idx: int) -> Iterator[str]:
+    """The SQL relation (file_idx, line_no, record_no, is_skipped, line) of one landing file.
 
-    Native files: one relation read by DuckDB. Adapted sources: one per Arrow batch of canonical lines,
-    registered on the connection only until the caller has consumed it; their counts land in `counts`.
+    Adapted sources (OTLP, PostHog) come mapped to canonical lines, with a row per skipped record
+    (`is_skipped`, no line) so that the loader counts it; a native line is never skipped.
     """
-    if f.source in ADAPTED_SOURCES:
-        adapted = adapt_file(f.path, f.source)
-        counts[idx] = adapted.counts
-        for batch_no, table in enumerate(adapted):
-            name = f"adapted_{idx}_{batch_no}"
-            con.register(name, table)
-            try:
-                yield f"(select {idx} as file_idx, line_no, record_no, line from {name})"
-            finally:
-                con.unregister(name)
+    if f.source not in ADAPTED_SOURCES:
+        yield _native_relation(con, f, idx)
         return
-    yield _native_relation(con, f, idx)
+    name = f"document_{idx}"  # registered only when the file is one JSON document read in Python
+    try:
+        yield (f"(select {idx} as file_idx, line_no, record_no, is_skipped, line "
+               f"from {adapted_relation(con, f.path, f.source, name)})")
+    finally:
+        with contextlib.suppress(duckdb.Error):
+            con.unregister(name)
 
 
 def _native_relation(con: duckdb.DuckDBPyConnection, f: LandingFile, idx: int) -> str:
@@ -214,12 +215,8 @@ def _native_relation(con: duckdb.DuckDBPyConnection, f: LandingFile, idx: int) -
         table = f"array_lines_{idx}"
         con.execute(f"create or replace temp table {table} (line_no bigint, line varchar)")
         con.executemany(f"insert into {table} values (?, ?)", list(enumerate(lines, start=1)))
-        return f"(select {idx} as file_idx, line_no, 1 as record_no, line from {table})"
-    # One record per line. A delimiter that cannot occur in JSON text (raw control characters must be
-    # escaped inside JSON strings) makes the CSV reader hand us whole lines, fast and in parallel.
-    return (f"(select {idx} as file_idx, ordinality as line_no, 1 as record_no, line from read_csv({_q(f.path)}, "
-            "columns={'line': 'VARCHAR'}, header=false, delim='\\x1f', quote='', escape='', "
-            "auto_detect=false, strict_mode=false, compression='auto') with ordinality)")
+        return f"(select {idx} as file_idx, line_no, 1 as record_no, false as is_skipped, line from {table})"
+    return f"(select {idx} as file_idx, line_no, 1 as record_no, false as is_skipped, line from {lines_sql(f.path)})"
 
 
 def _content_hash_sql(columns: list[str]) -> str:
@@ -257,16 +254,16 @@ def load_partition(layout: Layout, load_date: str, *, now_ms: int | None = None,
         con.execute("create temp table files (file_idx integer, source varchar, source_file varchar)")
         con.executemany("insert into files values (?, ?, ?)",
                         [(i, f.source, f.relative_path) for i, f in enumerate(files)])
-        counts: dict[int, ReadCounts] = {}
-        empty = "(select 0::integer as file_idx, 0::bigint as line_no, 1 as record_no, ''::varchar as line where false)"
+        empty = ("(select 0::integer as file_idx, 0::bigint as line_no, 1 as record_no, false as is_skipped, "
+                 "''::varchar as line where false)")
         con.execute(f"create temp table staged as {_staged_with_keys(empty, now_ms)}")
         for idx, f in enumerate(files):
             say(f"reading {f.relative_path} ({fingerprints[idx][0] / 1e6:.1f} MB)")
-            for relation in _line_relations(con, f, idx, counts):
+            with _line_relation(con, f, idx) as relation:
                 con.execute(f"insert into staged {_staged_with_keys(relation, now_ms)}")
         _decide(con, layout)
         _write_outputs(con, layout, load_id, load_date, loaded_at)
-        _fill_results(con, result, files, fingerprints, counts)
+        _fill_results(con, result, files, fingerprints)
     finally:
         con.close()
     _commit_manifest(layout, load_id, load_date, loaded_at, result)
@@ -287,7 +284,7 @@ def _staged_with_keys(relation: str, now_ms: int) -> str:
                     when record_type = 'interaction' then {interaction_hash}
                     when record_type = 'feedback' then {feedback_hash} end as content_hash,
                epoch_ms(timestamp)::date as event_date
-        from ({staged_select(relation, now_ms, ('record_no',))}) as s
+        from ({staged_select(relation, now_ms, ('record_no', 'is_skipped'))}) as s
     """
 
 
@@ -355,7 +352,8 @@ def _decide(con: duckdb.DuckDBPyConnection, layout: Layout) -> None:
     con.execute(f"""
         create temp view outcomes as
         select s.*,
-               case when s.record_type = 'blank' then 'blank'
+               case when s.is_skipped then 'skipped'
+                    when s.record_type = 'blank' then 'blank'
                     when len(s.rules) > 0 then 'quarantined'
                     when d.decision = 'conflict' then 'quarantined'
                     else coalesce(d.decision, 'accepted') end as outcome,
@@ -402,7 +400,7 @@ def _write_outputs(con: duckdb.DuckDBPyConnection, layout: Layout, load_id: str,
 
 
 def _fill_results(con: duckdb.DuckDBPyConnection, result: LoadResult, files: list[LandingFile],
-                  fingerprints: list[tuple[int, str]], counts: dict[int, ReadCounts]) -> None:
+                  fingerprints: list[tuple[int, str]]) -> None:
     per_file = {f: FileResult(lf.source, lf.relative_path, lf.load_date, *fingerprints[f])
                 for f, lf in enumerate(files)}
     rows = con.execute("""
@@ -412,19 +410,14 @@ def _fill_results(con: duckdb.DuckDBPyConnection, result: LoadResult, files: lis
                count(*) filter (where outcome = 'accepted' and record_type = 'interaction') as accepted,
                count(*) filter (where outcome = 'accepted' and record_type = 'feedback') as feedback_accepted,
                count(*) filter (where outcome = 'quarantined') as quarantined,
-               count(*) filter (where outcome = 'duplicate') as duplicates
+               count(*) filter (where outcome = 'duplicate') as duplicates,
+               count(*) filter (where outcome = 'skipped') as skipped
         from outcomes group by file_idx
     """).fetchall()
-    for idx, lines, blank, accepted, fb, quarantined, duplicates in rows:
+    for idx, lines, blank, accepted, fb, quarantined, duplicates, skipped in rows:
         fr = per_file[idx]
         fr.lines, fr.blank_lines, fr.accepted, fr.feedback_accepted = lines, blank, accepted, fb
-        fr.quarantined, fr.duplicates = quarantined, duplicates
-    for idx, read in counts.items():
-        # Skipped records never reached SQL; blank lines of adapted files were dropped before it.
-        fr = per_file[idx]
-        fr.skipped = read.skipped
-        fr.lines += read.skipped
-        fr.blank_lines += read.blank_lines
+        fr.quarantined, fr.duplicates, fr.skipped = quarantined, duplicates, skipped
     result.files = [per_file[i] for i in range(len(files))]
     for rule, n in con.execute("select broken_rules[1], count(*) from outcomes where outcome = 'quarantined' "
                                "group by 1 order by 2 desc").fetchall():

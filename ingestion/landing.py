@@ -80,3 +80,16 @@ def starts_with_array(path: Path) -> bool:
     with opener(path, "rb") as fh:
         head = fh.read(4096).lstrip()
     return head.startswith(b"[")
+
+
+def lines_sql(path: Path) -> str:
+    """A DuckDB relation (line_no, line) of a JSON-lines landing file (gzip or not), numbered from 1.
+
+    A delimiter that cannot occur in JSON text (raw control characters must be escaped inside JSON
+    strings) makes the CSV reader hand us whole lines, fast and in parallel; blank lines are kept, so
+    line numbers are the file's own.
+    """
+    quoted = "'" + str(path).replace("'", "''") + "'"
+    return (f"(select ordinality as line_no, line from read_csv({quoted}, columns={{'line': 'VARCHAR'}}, "
+            "header=false, delim='\\x1f', quote='', escape='', auto_detect=false, strict_mode=false, "
+            "compression='auto') with ordinality)")

@@ -13,7 +13,6 @@ import orjson
 
 from ingestion import lake, pii
 from ingestion.adapters import reader
-from ingestion.adapters.reader import adapt_file
 from ingestion.collector.payload import parse_otlp_traces
 from tests.adapters.test_otlp_mapping import CHAT, TRACE, span, traces
 from tests.adapters.test_posthog_mapping import generation
@@ -86,34 +85,29 @@ def test_reads_what_the_collector_writes_for_v1_traces(layout):
     assert (f.lines, f.accepted) == (3, 3)
 
 
-def test_reader_batches_keep_line_and_record_numbers(tmp_path, monkeypatch):
-    path = tmp_path / "x.jsonl"
-    path.write_text("\n".join(json.dumps(traces(*(span(CHAT, span_id=f"{i}{j:015x}") for j in range(3))))
-                              for i in range(4)) + "\n")
-    monkeypatch.setattr(reader, "CHUNK_BYTES", 1)  # one line per chunk
-    adapted = adapt_file(path, "otlp", batch_records=5)
-    batches = list(adapted)
-    assert [b.num_rows for b in batches] == [6, 6]  # a batch closes after the chunk that fills it
-    pairs = [(r["line_no"], r["record_no"]) for b in batches for r in b.to_pylist()]
-    assert pairs == [(i, j) for i in range(1, 5) for j in range(1, 4)]
-    assert (adapted.counts.records, adapted.counts.skipped, adapted.counts.source_lines) == (12, 0, 4)
+def test_record_numbers_follow_spans_across_resources_and_scopes_in_both_spellings(tmp_path):
+    def resource(service: str, *scopes: list[dict]) -> dict:
+        return {"resource": {"attributes": [{"key": "service.name", "value": {"stringValue": service}}]},
+                "scopeSpans": [{"scope": {"name": "s"}, "spans": spans} for spans in scopes]}
 
-
-def test_big_files_are_mapped_by_worker_processes_with_the_same_result(tmp_path, monkeypatch):
-    path = tmp_path / "x.jsonl"
-    tool = span({"gen_ai.operation.name": "execute_tool"}, span_id="f" * 16)
-    path.write_text("\n".join([*(json.dumps(traces(span(CHAT, span_id=f"{i:016x}"), tool)) for i in range(50)),
-                               "", "not json"]) + "\n")
-    monkeypatch.setattr(reader, "CHUNK_BYTES", 2000)
-    serial = adapt_file(path, "otlp")
-    serial_rows = [r for b in serial for r in b.to_pylist()]
-    monkeypatch.setattr(reader, "PARALLEL_MIN_BYTES", 0)
-    monkeypatch.setenv("AIW_ADAPTER_WORKERS", "2")
-    parallel = adapt_file(path, "otlp")
-    assert [r for b in parallel for r in b.to_pylist()] == serial_rows
-    assert parallel.counts == serial.counts
-    assert (serial.counts.records, serial.counts.skipped, serial.counts.blank_lines) == (101, 50, 1)
-    assert serial_rows[-1]["line_no"] == 52 and len(serial_rows) == 51
+    ids = iter(f"{i:016x}" for i in range(1, 100))
+    camel = {"resourceSpans": [resource("svc-a", [span(CHAT, span_id=next(ids)) for _ in range(2)],
+                                        [span(CHAT, span_id=next(ids))]),
+                               resource("svc-b", [span(CHAT, span_id=next(ids)) for _ in range(3)])]}
+    snake = {"resource_spans": [{"resource": r["resource"], "scope_spans": r["scopeSpans"]}
+                                for r in traces(span(CHAT, span_id=next(ids)), span(CHAT, span_id=next(ids)),
+                                                resource={"service.name": "svc-c"})["resourceSpans"]]}
+    path = tmp_path / "spans.jsonl"
+    path.write_text("\n".join(json.dumps(x) for x in (camel, {"resourceSpans": []}, snake)) + "\n")
+    con = duckdb.connect()
+    got = con.execute(f"select line_no, record_no, is_skipped, line::JSON ->> '$.feature_id', "
+                      f"line::JSON ->> '$.event_id' from {reader.adapted_relation(con, path, 'otlp', 'doc')} "
+                      "order by line_no, record_no").fetchall()
+    assert [(line, record, feature) for line, record, _skipped, feature, _id in got] == [
+        (1, 1, "svc-a"), (1, 2, "svc-a"), (1, 3, "svc-a"), (1, 4, "svc-b"), (1, 5, "svc-b"), (1, 6, "svc-b"),
+        (3, 1, "svc-c"), (3, 2, "svc-c")]
+    assert [event_id for *_rest, event_id in got] == [TRACE + f"{i:016x}" for i in range(1, 9)]
+    assert not any(skipped for _l, _r, skipped, _f, _i in got)
 
 
 def test_the_scrubbers_fast_path_never_changes_a_result():

@@ -1,0 +1,81 @@
+"""SQL building blocks shared by the adapters' DuckDB mappings (`otlp_sql`, `posthog_sql`).
+
+The adapters map foreign records in DuckDB, as JSON values: every source value stays DuckDB `JSON` (its
+text) until it is written into the canonical line with `json_object`, so a value of the wrong type reaches
+the contract unchanged and is quarantined with the rule it breaks, exactly as the Python reference
+mappers (`common`, `otlp`, `posthog`) pass it through. Each helper here mirrors one helper there; a test
+runs both engines on the same inputs and compares what the contract makes of them.
+
+PII: the contract's SQL (`ingestion.contract_sql`) scrubs every string field of every record on its way
+to the lake, so these mappings do not scrub again; they only do what scrubbing would undo, turning a
+user id that holds PII into a stable pseudonym before the scrubber turns every such id into "[email]".
+"""
+
+from __future__ import annotations
+
+from ingestion.pii import scrub_sql
+
+NUMBER_TYPES = "('BIGINT', 'UBIGINT', 'DOUBLE')"
+
+
+def quote(text: str) -> str:
+    """A SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def json_string(text: str) -> str:
+    """A SQL literal of the JSON text of the string `text` (for comparing JSON values as text)."""
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"')
+    return quote(f'"{escaped}"')
+
+
+def is_number(expr: str) -> str:
+    """The JSON value is a number (JSON booleans are not)."""
+    return f"(json_type({expr}) in {NUMBER_TYPES})"
+
+
+def is_string(expr: str) -> str:
+    return f"(json_type({expr}) = 'VARCHAR')"
+
+
+def text(expr: str) -> str:
+    """The string inside a JSON string value (NULL for NULL)."""
+    return f"({expr} ->> '$')"
+
+
+def present(*exprs: str) -> str:
+    """The first JSON value that is neither null nor the empty string (common.present)."""
+    return "coalesce(" + ", ".join(f"nullif({e}, '\"\"')" for e in exprs) + ")"
+
+
+def seconds_to_ms(expr: str) -> str:
+    """Seconds -> milliseconds for numbers; any other value unchanged, for the contract to judge."""
+    return f"(case when {is_number(expr)} then ({expr}::DOUBLE * 1000)::JSON else {expr} end)"
+
+
+def pseudonymous_id(expr: str) -> str:
+    """A user id safe to store (common.pseudonymous_id): unchanged without PII, else 'anon-' + a hash."""
+    value = text(expr)
+    return (f"(case when {is_string(expr)} and {scrub_sql(value)} <> {value} "
+            f"then to_json('anon-' || left(md5({value}), 20)) else {expr} end)")
+
+
+def content_hash(expr: str) -> str:
+    """md5 of message content (common.content_hash): of the string itself, or of the JSON text of other values."""
+    return (f"(case when {expr} is null then null when {is_string(expr)} then to_json(md5({text(expr)})) "
+            f"else to_json(md5({expr}::VARCHAR)) end)")
+
+
+def iso_to_epoch_ms(expr: str) -> str:
+    """An ISO-8601 time (naive means UTC: the loader's connection runs in UTC) or epoch ms -> epoch ms."""
+    return (f"(case when json_type({expr}) in ('BIGINT', 'UBIGINT') then {expr} "
+            f"when json_type({expr}) = 'DOUBLE' and abs({expr}::DOUBLE) < 1e18 then trunc({expr}::DOUBLE)::BIGINT::JSON "
+            f"when {is_string(expr)} then coalesce(epoch_ms(try_cast({text(expr)} as TIMESTAMPTZ))::JSON, {expr}) "
+            f"else {expr} end)")
+
+
+def not_the_format(line: str) -> str:
+    """What a line that is not the adapter's format becomes (reader module docstring): text that is not JSON
+    stays as it is (the contract quarantines it as malformed_json); JSON becomes a JSON string, which is
+    not an object (not_an_object). The contract scrubs what it keeps of either."""
+    return f"(case when json_valid({line}) then to_json({line})::VARCHAR else {line} end)"

@@ -1,0 +1,219 @@
+"""OTLP JSON traces -> canonical 1.1 interaction lines, in DuckDB SQL: the loader's path.
+
+`ingestion.adapters.otlp` is the reference: the same mapping written plainly in Python, one span at a
+time. This module compiles it to one SELECT that DuckDB runs vectorised on every core (parsing a line's
+`TracesData` once, into a typed struct that keeps only what the mapping reads). A test runs both on the
+same spans, good and hostile, and compares what the contract makes of each record.
+"""
+
+from __future__ import annotations
+
+from ingestion.adapters.common_sql import (
+    content_hash,
+    is_string,
+    json_string,
+    not_the_format,
+    present,
+    pseudonymous_id,
+    quote,
+    seconds_to_ms,
+    text,
+)
+from ingestion.adapters.otlp import (
+    INPUT_CONTENT,
+    MODEL_CALL_OPERATIONS,
+    OUTPUT_CONTENT,
+    STATUS_ERROR,
+    UNKNOWN_FEATURE,
+    USER_ATTRIBUTES,
+    OtlpOptions,
+)
+
+# An AnyValue with each variant as JSON text; the attribute lists parse straight into these structs.
+_ANY_VALUE = ('{"stringValue": "JSON", "intValue": "JSON", "doubleValue": "JSON", "boolValue": "JSON", '
+              '"arrayValue": "JSON", "kvlistValue": "JSON", "bytesValue": "JSON"}')
+_ATTRIBUTES = f'[{{"key": "VARCHAR", "value": {_ANY_VALUE}}}]'
+_SPAN = ('{"traceId": "JSON", "spanId": "JSON", "startTimeUnixNano": "JSON", "endTimeUnixNano": "JSON", '
+         f'"attributes": {_ATTRIBUTES}, "status": {{"code": "JSON"}}}}')
+
+# otlp.any_value's integer rule: an int64 written as a decimal string of at most 18 digits (fits BIGINT).
+_INT_TEXT = "-?(0|[1-9][0-9]{0,17})"
+_NANOS_TEXT = "-?[0-9]{1,20}"
+
+
+def any_value(v: str) -> str:
+    """The JSON value of an AnyValue struct `v` (otlp.any_value): the first variant present, an int64
+    string as a number, a double string as a number; lists, maps and bytes as they are."""
+    int_value, double_value = f"{v}.intValue", f"{v}.doubleValue"
+    as_int = (f"(case when {is_string(int_value)} and regexp_full_match({text(int_value)}, '{_INT_TEXT}') "
+              f"then {text(int_value)}::JSON else {int_value} end)")
+    as_double = (f"(case when {is_string(double_value)} and isfinite(try_cast({text(double_value)} as DOUBLE)) "
+                 f"then try_cast({text(double_value)} as DOUBLE)::JSON else {double_value} end)")
+    return (f"coalesce({v}.stringValue, {as_int}, {as_double}, {v}.boolValue, {v}.arrayValue, "
+            f"{v}.kvlistValue, {v}.bytesValue)")
+
+
+def _attribute(attributes: str, keys_reversed: str, name: str) -> str:
+    """The value of the last attribute called `name` in a list of {key, value} (later keys win, as in a dict).
+
+    Found with list_position on the list's keys, reversed: a native search, where a lambda per name was
+    the most expensive part of the mapping."""
+    return any_value(f"{attributes}[len({attributes}) + 1 - list_position({keys_reversed}, {quote(name)})].value")
+
+
+def hex_id(expr: str) -> str:
+    """A trace or span id as lower-case hex (otlp.hex_id): hex as written, base64 of 8 or 16 bytes decoded."""
+    value = text(expr)
+    base64 = r"([A-Za-z0-9+/]{11}=|[A-Za-z0-9+/]{22}==)"
+    return (f"(case when {is_string(expr)} and length({value}) in (16, 32) then to_json(lower({value})) "
+            f"when {is_string(expr)} and regexp_full_match({value}, '{base64}') "
+            f"then to_json(lower(hex(from_base64({value})))) else {expr} end)")
+
+
+def _nanos(expr: str) -> str:
+    """Nanoseconds as HUGEINT (otlp._nanos): an integer or a decimal string; NULL otherwise."""
+    return (f"(case when {is_string(expr)} and regexp_full_match({text(expr)}, '{_NANOS_TEXT}') "
+            f"then {text(expr)}::HUGEINT when json_type({expr}) in ('BIGINT', 'UBIGINT') then {expr}::HUGEINT "
+            f"when json_type({expr}) = 'DOUBLE' and abs({expr}::DOUBLE) < 1e20 then trunc({expr}::DOUBLE)::HUGEINT end)")
+
+
+def mapped_select(lines_relation: str, options: OtlpOptions) -> str:
+    """SELECT (line_no, record_no, is_skipped, line) over a relation of source lines (line_no, line).
+
+    One row per span of a TracesData line, in order (`record_no`), holding a canonical record as JSON
+    text, or `is_skipped` when the span is not a model call. Every other line passes as one row, turned
+    into what the contract quarantines with the rule it breaks (`common_sql.not_the_format`).
+    """
+    wanted = sorted(options.wanted)
+    wanted_list = ", ".join(quote(name) for name in wanted)
+    attr_cols = ",\n      ".join(f"{_attribute('attrs', 'attr_keys', name)} as {_col(name)}" for name in wanted)
+    resource_names = sorted(set(options.feature_attributes) | set(USER_ATTRIBUTES) | {"gen_ai.conversation.id"})
+    resource_cols = ",\n      ".join(f"{_attribute('resource', 'resource_keys', name)} as {_col(name, 'r_')}" for name in resource_names)
+
+    def a(name: str) -> str:
+        return _col(name)
+
+    def r(name: str) -> str:
+        return _col(name, "r_")
+
+    operations = ", ".join(json_string(op) for op in sorted(MODEL_CALL_OPERATIONS))
+    feature = "coalesce(" + ", ".join(f"{a(n)}, {r(n)}" for n in options.feature_attributes) + \
+        f", {json_string(UNKNOWN_FEATURE)}::JSON)"
+    user = "coalesce(" + ", ".join([a(n) for n in USER_ATTRIBUTES] + [r(n) for n in USER_ATTRIBUTES]) + ")"
+    status_error = f"('{STATUS_ERROR}', '{STATUS_ERROR}.0', {json_string('STATUS_CODE_ERROR')})"
+    record = f"""json_object(
+        'schema_version', '1.1',
+        'event_id', case when regexp_full_match({text('trace_id')}, '[0-9a-f]{{32}}')
+                          and regexp_full_match({text('span_id')}, '[0-9a-f]{{16}}')
+                         then to_json({text('trace_id')} || {text('span_id')}) else span_id end,
+        'session_id', {present(a('gen_ai.conversation.id'), r('gen_ai.conversation.id'), 'trace_id')},
+        'user_id', {pseudonymous_id(user)},
+        'timestamp', start_ns // 1000000,
+        'feature_id', {feature},
+        'model_id', coalesce({a('gen_ai.request.model')}, {a('gen_ai.response.model')}),
+        'model_version', coalesce({a('gen_ai.response.model')}, {a('gen_ai.request.model')}),
+        'provider', coalesce({a('gen_ai.provider.name')}, {a('gen_ai.system')}),
+        'ttft_ms', {seconds_to_ms(a('gen_ai.response.time_to_first_chunk'))},
+        'total_latency_ms', (end_ns - start_ns) / 1e6,
+        'prompt_tokens', coalesce({a('gen_ai.usage.input_tokens')}, {a('gen_ai.usage.prompt_tokens')}),
+        'completion_tokens', coalesce({a('gen_ai.usage.output_tokens')}, {a('gen_ai.usage.completion_tokens')}),
+        'cached_tokens', {a('gen_ai.usage.cache_read.input_tokens')},
+        'cache_write_tokens', coalesce({a('gen_ai.usage.cache_creation.input_tokens')},
+                                       {a('gen_ai.usage.cache_write.input_tokens')}),
+        'reasoning_tokens', {a('gen_ai.usage.reasoning.output_tokens')},
+        'is_error', coalesce(status_code::VARCHAR in {status_error}, false) or {a('error.type')} is not null,
+        'trace_id', trace_id,
+        'prompt_hash', {content_hash('coalesce(' + ', '.join(a(n) for n in INPUT_CONTENT) + ')')},
+        'response_hash', {content_hash('coalesce(' + ', '.join(a(n) for n in OUTPUT_CONTENT) + ')')}
+      )::VARCHAR"""
+    is_model_call = (f"(case when {a('gen_ai.operation.name')} is not null "
+                     f"then {a('gen_ai.operation.name')}::VARCHAR in ({operations}) "
+                     f"else {a('gen_ai.request.model')} is not null or {a('gen_ai.response.model')} is not null end)")
+    camel, snake = _SPELLINGS
+    # CASE guards, not AND: the optimizer may reorder a conjunction and run json_type on text that is not JSON.
+    is_camel = f"coalesce(case when json_valid(line) then json_type(line, '$.{camel[0]}') = 'ARRAY' end, false)"
+    is_snake = f"coalesce(case when json_valid(line) then json_type(line, '$.{snake[0]}') = 'ARRAY' end, false)"
+    return f"""
+with others as materialized (
+  -- Lines that are not TracesData in OTLP JSON's spelling: nearly always none, so the few are kept
+  -- aside and looked at again here instead of scanning the whole file a third time.
+  select line_no, line from {lines_relation} where not {is_camel}
+),
+spans as (
+  {_spans(lines_relation, *camel)}
+  union all
+  {_spans(f"(select * from others where {is_snake})", *snake)}
+),
+keyed as (
+  -- The keys alone, to look attributes up by position without copying any value (content can be large).
+  select line_no, record_no, span, span.attributes as attrs, resource,
+    list_reverse(list_transform(span.attributes, lambda a: a.key)) as attr_keys,
+    list_reverse(list_transform(resource, lambda a: a.key)) as resource_keys
+  from spans
+),
+valued as (
+  select line_no, record_no,
+      {hex_id('span.traceId')} as trace_id,
+      {hex_id('span.spanId')} as span_id,
+      {_nanos('span.startTimeUnixNano')} as start_ns,
+      {_nanos('span.endTimeUnixNano')} as end_ns,
+      span.status.code as status_code,
+      {attr_cols},
+      {resource_cols}
+  from keyed
+),
+judged as (
+  select *, {is_model_call} as is_model_call from valued
+)
+select line_no, record_no, not is_model_call as is_skipped, case when is_model_call then {record} end as line
+from judged
+union all
+-- Lines that are not TracesData: text that is not JSON, or JSON without a resourceSpans list.
+select line_no, 1 as record_no, false as is_skipped, {not_the_format('line')} as line
+from others where not {is_snake}
+"""
+
+
+# The two spellings of the lists: OTLP JSON's lowerCamelCase, and the protobuf field names some exporters
+# keep (otlp.resource_spans_of). A line is read in the first spelling whose top-level list it has.
+_SPELLINGS = (("resourceSpans", "scopeSpans"), ("resource_spans", "scope_spans"))
+
+
+def _spans(lines_relation: str, doc_key: str, scope_key: str) -> str:
+    """(line_no, record_no, resource, span): one row per span of the lines whose list is spelled `doc_key`.
+
+    The lists are unnested level by level (one list of all spans would copy every span, and so would
+    coalescing the two spellings); record_no, a span's position in its line, is its position in its scope
+    plus the spans of every scope before it, worked out on span counts so that span rows are never sorted.
+    """
+    schema = (f'{{"{doc_key}": [{{"resource": {{"attributes": {_ATTRIBUTES}}}, '
+              f'"{scope_key}": [{{"spans": [{_SPAN}]}}]}}]}}')
+    offsets = "lambda k: coalesce(list_sum(counts[1:k]), 0)"
+    return f"""
+    select line_no, resource, unnest(ss.spans) as span, ss_offset + unnest(range(1, len(ss.spans) + 1)) as record_no
+    from (
+      select line_no, resource, unnest(scopes) as ss,
+             rs_offset + unnest(list_transform(range(len(counts)), {offsets})) as ss_offset
+      from (
+        select line_no, rs_offset, rs.resource.attributes as resource, rs.{scope_key} as scopes,
+               list_transform(rs.{scope_key}, lambda ss: coalesce(len(ss.spans), 0)) as counts
+        from (
+          select line_no, unnest(rss) as rs, unnest(list_transform(range(len(counts)), {offsets})) as rs_offset
+          from (
+            select line_no, rss, list_transform(rss, lambda rs: coalesce(list_sum(list_transform(
+                     rs.{scope_key}, lambda ss: coalesce(len(ss.spans), 0))), 0)) as counts
+            from (
+              select line_no, (case when json_valid(line) then from_json(line, '{schema}') end).{doc_key} as rss
+              from {lines_relation}
+            )
+            where rss is not null
+          )
+        )
+      )
+    )"""
+
+
+def _col(name: str, prefix: str = "a_") -> str:
+    """A column name for an attribute (dots and other characters are not allowed unquoted)."""
+    return '"' + prefix + name.replace('"', "") + '"'
+
