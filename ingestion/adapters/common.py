@@ -1,4 +1,6 @@
-"""Helpers every adapter shares: scrubbing whole records, pseudonymous user ids, content hashes, units."""
+"""Helpers every adapter shares: scrubbing whole records, pseudonymous user ids, content hashes, units.
+
+These are the reference semantics; `common_sql` mirrors each one in DuckDB SQL for the loader."""
 
 from __future__ import annotations
 
@@ -53,16 +55,43 @@ def pseudonymous_id(value: Any) -> Any:
     """
     if not isinstance(value, str) or scrub(value) == value:
         return value
-    return "anon-" + hashlib.blake2b(value.encode("utf-8", "replace"), digest_size=10).hexdigest()
+    return "anon-" + _md5(value)[:20]
 
 
 def content_hash(value: Any) -> str | None:
-    """A hash of message content (a string or any JSON value), so the text itself is never kept."""
+    """md5 of message content, so the text itself is never kept: of a string itself, of any other JSON
+    value its compact JSON text (keys in the order written; DuckDB writes numbers past 1e16 differently)."""
     if value is None:
         return None
-    data = value.encode("utf-8", "replace") if isinstance(value, str) else orjson.dumps(
-        value, option=orjson.OPT_SORT_KEYS, default=str)
-    return hashlib.blake2b(data, digest_size=16).hexdigest()
+    return _md5(value) if isinstance(value, str) else _md5(orjson.dumps(value, default=str).decode())
+
+
+def _md5(text: str) -> str:
+    # md5, not a stronger hash: DuckDB computes the same one in SQL, and these are fingerprints, not secrets.
+    return hashlib.md5(text.encode("utf-8", "replace"), usedforsecurity=False).hexdigest()
+
+
+def present(*values: Any) -> Any:
+    """The first value that is neither None nor the empty string (ids and names that fall back in turn)."""
+    for value in values:
+        if value is not None and value != "":
+            return value
+    return None
+
+
+def first(*values: Any) -> Any:
+    """The first value that is not None."""
+    for value in values:
+        if value is not None:
+            return value
+    return None
+
+
+def as_text(value: Any) -> str:
+    """A value as text for matching names: a string itself, None as "", anything else its JSON text."""
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else orjson.dumps(value, default=str).decode()
 
 
 def is_number(value: Any) -> bool:
@@ -76,8 +105,10 @@ def seconds_to_ms(value: Any) -> Any:
 
 def iso_to_epoch_ms(value: Any) -> Any:
     """An ISO-8601 time (naive means UTC) or epoch milliseconds -> epoch ms; otherwise the value unchanged."""
+    if isinstance(value, float):
+        return int(value) if abs(value) < 1e18 else value  # DuckDB's BIGINT would overflow past this
     if is_number(value):
-        return int(value)
+        return value
     if isinstance(value, str):
         try:
             parsed = dt.datetime.fromisoformat(value)

@@ -69,7 +69,8 @@ def content_hash(expr: str) -> str:
 def iso_to_epoch_ms(expr: str) -> str:
     """An ISO-8601 time (naive means UTC: the loader's connection runs in UTC) or epoch ms -> epoch ms."""
     return (f"(case when json_type({expr}) in ('BIGINT', 'UBIGINT') then {expr} "
-            f"when json_type({expr}) = 'DOUBLE' and abs({expr}::DOUBLE) < 1e18 then trunc({expr}::DOUBLE)::BIGINT::JSON "
+            f"when json_type({expr}) = 'DOUBLE' and abs({expr}::DOUBLE) < 1e18 "
+            f"then trunc({expr}::DOUBLE)::BIGINT::JSON "
             f"when {is_string(expr)} then coalesce(epoch_ms(try_cast({text(expr)} as TIMESTAMPTZ))::JSON, {expr}) "
             f"else {expr} end)")
 

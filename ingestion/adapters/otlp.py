@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import math
 import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ingestion.adapters.common import content_hash, is_number, pseudonymous_id, scrub_record
+from ingestion.adapters.common import content_hash, first, is_number, present, pseudonymous_id, scrub_record
 
 # gen_ai.operation.name values that are a call to a model (inference or embeddings). Agent, tool and
 # workflow spans (invoke_agent, execute_tool, ...) are not model calls and are skipped.
@@ -65,29 +66,31 @@ class OtlpOptions:
         return cls(feature_attributes=names or DEFAULT_FEATURE_ATTRIBUTES)
 
 
+# An int64 written as a decimal string (OTLP JSON's encoding) of at most 18 digits becomes a number.
+_INT_TEXT = re.compile(r"-?(0|[1-9][0-9]{0,17})")
+_NANOS_TEXT = re.compile(r"-?[0-9]{1,20}")
+VARIANTS = ("stringValue", "intValue", "doubleValue", "boolValue", "arrayValue", "kvlistValue", "bytesValue")
+
+
 def any_value(value: Any) -> Any:
-    """The Python value of an OTLP JSON AnyValue (int64 strings become ints)."""
+    """The value of an OTLP JSON AnyValue: its first variant that is not null, with int64 and double
+    strings as numbers. Lists, maps and bytes stay as written: no canonical field takes them, so the
+    contract rejects them wherever they land (content is only hashed)."""
     if not isinstance(value, dict):
         return None
-    if "stringValue" in value:
-        return value["stringValue"]
-    if "intValue" in value:
-        raw = value["intValue"]
-        try:
+    for variant in VARIANTS:
+        raw = value.get(variant)
+        if raw is None:
+            continue
+        if variant == "intValue" and isinstance(raw, str) and _INT_TEXT.fullmatch(raw):
             return int(raw)
-        except (TypeError, ValueError):
-            return raw
-    if "doubleValue" in value:
-        raw = value["doubleValue"]
-        return float(raw) if isinstance(raw, (int, float, str)) and not isinstance(raw, bool) else raw
-    if "boolValue" in value:
-        return value["boolValue"]
-    if "arrayValue" in value:
-        return [any_value(v) for v in (value["arrayValue"] or {}).get("values", [])]
-    if "kvlistValue" in value:
-        return attributes((value["kvlistValue"] or {}).get("values", []))
-    if "bytesValue" in value:
-        return value["bytesValue"]
+        if variant == "doubleValue" and isinstance(raw, str):
+            try:
+                number = float(raw)
+            except ValueError:
+                return raw
+            return number if math.isfinite(number) else raw
+        return raw
     return None
 
 
@@ -118,20 +121,21 @@ def hex_id(value: Any) -> Any:
 
 
 def _nanos(value: Any) -> int | None:
+    """Nanoseconds from an int64 (a decimal string in OTLP JSON, or a number); None for anything else."""
     if isinstance(value, str):
-        try:
-            return int(value)
-        except ValueError:
-            return None
-    return int(value) if is_number(value) else None
+        return int(value) if _NANOS_TEXT.fullmatch(value) else None
+    if isinstance(value, float):
+        return int(value) if abs(value) < 1e20 else None
+    return value if is_number(value) else None
+
+
+def _whole_ms(nanos: int) -> int:
+    """Nanoseconds -> whole milliseconds, truncated toward zero (as DuckDB's integer division does)."""
+    return nanos // 1_000_000 if nanos >= 0 else -(-nanos // 1_000_000)
 
 
 def _first(attrs: dict[str, Any], names: tuple[str, ...]) -> Any:
-    for name in names:
-        value = attrs.get(name)
-        if value is not None:
-            return value
-    return None
+    return first(*(attrs.get(name) for name in names))
 
 
 def _event_id(trace_id: Any, span_id: Any) -> Any:
@@ -151,7 +155,7 @@ def is_model_call(attrs: dict[str, Any]) -> bool:
     gen_ai.operation.name) a span that names a requested model."""
     op = attrs.get("gen_ai.operation.name")
     if op is not None:
-        return op in MODEL_CALL_OPERATIONS
+        return isinstance(op, str) and op in MODEL_CALL_OPERATIONS
     return attrs.get("gen_ai.request.model") is not None or attrs.get("gen_ai.response.model") is not None
 
 
@@ -163,7 +167,7 @@ def span_to_record(span: dict[str, Any], resource: dict[str, Any], options: Otlp
         return None
     trace_id = hex_id(span.get("traceId"))
     start, end = _nanos(span.get("startTimeUnixNano")), _nanos(span.get("endTimeUnixNano"))
-    status = span.get("status") or {}
+    status = span.get("status")
     code = status.get("code") if isinstance(status, dict) else None
     feature = None
     for name in options.feature_attributes:
@@ -179,13 +183,13 @@ def span_to_record(span: dict[str, Any], resource: dict[str, Any], options: Otlp
     record = {
         "schema_version": "1.1",
         "event_id": _event_id(trace_id, hex_id(span.get("spanId"))),
-        "session_id": attrs.get("gen_ai.conversation.id") or resource.get("gen_ai.conversation.id") or trace_id,
-        "user_id": pseudonymous_id(_first(attrs, USER_ATTRIBUTES) or _first(resource, USER_ATTRIBUTES)),
-        "timestamp": start // 1_000_000 if start is not None else None,
+        "session_id": present(attrs.get("gen_ai.conversation.id"), resource.get("gen_ai.conversation.id"), trace_id),
+        "user_id": pseudonymous_id(first(_first(attrs, USER_ATTRIBUTES), _first(resource, USER_ATTRIBUTES))),
+        "timestamp": _whole_ms(start) if start is not None else None,
         "feature_id": feature if feature is not None else UNKNOWN_FEATURE,
         "model_id": request_model if request_model is not None else response_model,
         "model_version": response_model if response_model is not None else request_model,
-        "provider": attrs.get("gen_ai.provider.name") or attrs.get("gen_ai.system"),
+        "provider": first(attrs.get("gen_ai.provider.name"), attrs.get("gen_ai.system")),
         "ttft_ms": ttft_s * 1000.0 if is_number(ttft_s) else ttft_s,
         "total_latency_ms": (end - start) / 1e6 if start is not None and end is not None else None,
         "prompt_tokens": _first(attrs, ("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens")),
@@ -194,7 +198,8 @@ def span_to_record(span: dict[str, Any], resource: dict[str, Any], options: Otlp
         "cache_write_tokens": _first(attrs, ("gen_ai.usage.cache_creation.input_tokens",
                                              "gen_ai.usage.cache_write.input_tokens")),
         "reasoning_tokens": attrs.get("gen_ai.usage.reasoning.output_tokens"),
-        "is_error": code == STATUS_ERROR or code == "STATUS_CODE_ERROR" or attrs.get("error.type") is not None,
+        "is_error": (is_number(code) and code == STATUS_ERROR) or code == "STATUS_CODE_ERROR"
+                    or attrs.get("error.type") is not None,
         "trace_id": trace_id,
         "prompt_hash": content_hash(input_content),
         "response_hash": content_hash(output_content),
@@ -205,22 +210,45 @@ def span_to_record(span: dict[str, Any], resource: dict[str, Any], options: Otlp
     return scrub_record(record)
 
 
+# The two spellings of the lists: OTLP JSON's lowerCamelCase, and the protobuf field names some exporters keep.
+SPELLINGS = (("resourceSpans", "scopeSpans"), ("resource_spans", "scope_spans"))
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def spelling_of(value: Any) -> tuple[str, str] | None:
+    """The spelling of a TracesData / export request: the first whose top-level list it has; None if not one."""
+    if isinstance(value, dict):
+        for spelling in SPELLINGS:
+            if isinstance(value.get(spelling[0]), list):
+                return spelling
+    return None
+
+
 def traces_to_records(traces: dict[str, Any], options: OtlpOptions) -> list[dict[str, Any] | None]:
-    """Every span of one TracesData object, in file order: a record per model call, None per skipped span."""
+    """Every span of one TracesData object, in file order: a record per model call, None per skipped span
+    (a span that is not even an object is skipped too)."""
     out: list[dict[str, Any] | None] = []
     wanted = options.wanted
-    for rs in traces.get("resourceSpans") or traces.get("resource_spans") or []:
-        if not isinstance(rs, dict):
-            continue
-        resource = attributes((rs.get("resource") or {}).get("attributes"))
-        for ss in rs.get("scopeSpans") or rs.get("scope_spans") or []:
-            if not isinstance(ss, dict):
-                continue
-            for span in ss.get("spans") or []:
+    spelling = spelling_of(traces)
+    if spelling is None:
+        return out
+    resource_key, scope_key = spelling
+    for rs in traces[resource_key]:
+        rs = _dict(rs)
+        resource = attributes(_dict(rs.get("resource")).get("attributes"))
+        for ss in _list(rs.get(scope_key)):
+            for span in _list(_dict(ss).get("spans")):
                 out.append(span_to_record(span, resource, options, wanted) if isinstance(span, dict) else None)
     return out
 
 
 def is_traces_data(value: Any) -> bool:
     """The object is a TracesData / export request (has a resourceSpans list)."""
-    return isinstance(value, dict) and isinstance(value.get("resourceSpans", value.get("resource_spans")), list)
+    return spelling_of(value) is not None

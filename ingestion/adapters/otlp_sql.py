@@ -74,7 +74,8 @@ def _nanos(expr: str) -> str:
     """Nanoseconds as HUGEINT (otlp._nanos): an integer or a decimal string; NULL otherwise."""
     return (f"(case when {is_string(expr)} and regexp_full_match({text(expr)}, '{_NANOS_TEXT}') "
             f"then {text(expr)}::HUGEINT when json_type({expr}) in ('BIGINT', 'UBIGINT') then {expr}::HUGEINT "
-            f"when json_type({expr}) = 'DOUBLE' and abs({expr}::DOUBLE) < 1e20 then trunc({expr}::DOUBLE)::HUGEINT end)")
+            f"when json_type({expr}) = 'DOUBLE' and abs({expr}::DOUBLE) < 1e20 "
+            f"then trunc({expr}::DOUBLE)::HUGEINT end)")
 
 
 def mapped_select(lines_relation: str, options: OtlpOptions) -> str:
@@ -85,10 +86,10 @@ def mapped_select(lines_relation: str, options: OtlpOptions) -> str:
     into what the contract quarantines with the rule it breaks (`common_sql.not_the_format`).
     """
     wanted = sorted(options.wanted)
-    wanted_list = ", ".join(quote(name) for name in wanted)
     attr_cols = ",\n      ".join(f"{_attribute('attrs', 'attr_keys', name)} as {_col(name)}" for name in wanted)
     resource_names = sorted(set(options.feature_attributes) | set(USER_ATTRIBUTES) | {"gen_ai.conversation.id"})
-    resource_cols = ",\n      ".join(f"{_attribute('resource', 'resource_keys', name)} as {_col(name, 'r_')}" for name in resource_names)
+    resource_cols = ",\n      ".join(f"{_attribute('resource', 'resource_keys', name)} as {_col(name, 'r_')}"
+                                      for name in resource_names)
 
     def a(name: str) -> str:
         return _col(name)
@@ -96,7 +97,7 @@ def mapped_select(lines_relation: str, options: OtlpOptions) -> str:
     def r(name: str) -> str:
         return _col(name, "r_")
 
-    operations = ", ".join(json_string(op) for op in sorted(MODEL_CALL_OPERATIONS))
+    operations = ", ".join(quote(op) for op in sorted(MODEL_CALL_OPERATIONS))
     feature = "coalesce(" + ", ".join(f"{a(n)}, {r(n)}" for n in options.feature_attributes) + \
         f", {json_string(UNKNOWN_FEATURE)}::JSON)"
     user = "coalesce(" + ", ".join([a(n) for n in USER_ATTRIBUTES] + [r(n) for n in USER_ATTRIBUTES]) + ")"
@@ -127,7 +128,8 @@ def mapped_select(lines_relation: str, options: OtlpOptions) -> str:
         'response_hash', {content_hash('coalesce(' + ', '.join(a(n) for n in OUTPUT_CONTENT) + ')')}
       )::VARCHAR"""
     is_model_call = (f"(case when {a('gen_ai.operation.name')} is not null "
-                     f"then {a('gen_ai.operation.name')}::VARCHAR in ({operations}) "
+                     f"then coalesce({is_string(a('gen_ai.operation.name'))} "
+                     f"and {text(a('gen_ai.operation.name'))} in ({operations}), false) "
                      f"else {a('gen_ai.request.model')} is not null or {a('gen_ai.response.model')} is not null end)")
     camel, snake = _SPELLINGS
     # CASE guards, not AND: the optimizer may reorder a conjunction and run json_type on text that is not JSON.

@@ -21,9 +21,12 @@ from typing import Any
 import orjson
 
 from ingestion.adapters.common import (
+    as_text,
     content_hash,
+    first,
     is_number,
     iso_to_epoch_ms,
+    present,
     pseudonymous_id,
     scrub_record,
     seconds_to_ms,
@@ -111,7 +114,7 @@ def _user_id(event: dict[str, Any], p: dict[str, Any]) -> Any:
 
 def generation_record(event: dict[str, Any], p: dict[str, Any], options: PosthogOptions) -> dict[str, Any]:
     """A `$ai_generation` / `$ai_embedding` event as an interaction record (not yet scrubbed)."""
-    event_id = p.get("$ai_span_id") or p.get("$ai_generation_id") or event.get("uuid")
+    event_id = present(p.get("$ai_span_id"), p.get("$ai_generation_id"), event.get("uuid"))
     latency_ms = seconds_to_ms(p.get("$ai_latency"))
     captured_ms = _event_time_ms(event)
     # PostHog stamps the event when the call has finished; the contract's timestamp is the call start.
@@ -122,18 +125,18 @@ def generation_record(event: dict[str, Any], p: dict[str, Any], options: Posthog
     if p.get("$ai_cache_reporting_exclusive") is True:
         # Anthropic-style usage: input tokens exclude cache reads and writes; the contract counts them inside.
         prompt = _add(_add(prompt, cache_read or 0), cache_write or 0)
-    feature = next((p[k] for k in options.feature_properties if p.get(k) is not None), UNKNOWN_FEATURE)
+    feature = first(*(p.get(k) for k in options.feature_properties), UNKNOWN_FEATURE)
     http_status = p.get("$ai_http_status")
     return {
         "schema_version": "1.1",
         "event_id": event_id,
-        "session_id": p.get("$ai_session_id") or p.get("$session_id") or p.get("$ai_trace_id") or event_id,
+        "session_id": present(p.get("$ai_session_id"), p.get("$session_id"), p.get("$ai_trace_id"), event_id),
         "user_id": _user_id(event, p),
         "timestamp": start_ms,
         "feature_id": feature,
         # The wrapper reports the model asked for, not a dated response model: it serves as both.
         "model_id": p.get("$ai_model"),
-        "model_version": p.get("$ai_model_version") or p.get("$ai_model"),
+        "model_version": present(p.get("$ai_model_version"), p.get("$ai_model")),
         "provider": p.get("$ai_provider"),
         "ttft_ms": seconds_to_ms(p.get("$ai_time_to_first_token")),
         "total_latency_ms": latency_ms,
@@ -155,13 +158,12 @@ def custom_record(event: dict[str, Any], p: dict[str, Any]) -> dict[str, Any]:
     """An `ai_interaction` event: its properties are a contract record; the event supplies missing ids."""
     record = {k: v for k, v in p.items() if k in _CUSTOM_NAMES}
     if record.get("record_type") == "feedback":
-        record.setdefault("feedback_id", event.get("uuid"))
+        record["feedback_id"] = first(record.get("feedback_id"), event.get("uuid"))
     else:
-        record.setdefault("event_id", event.get("uuid"))
-        record.setdefault("user_id", event.get("distinct_id"))
-    record.setdefault("timestamp", _event_time_ms(event))
-    if "user_id" in record:
-        record["user_id"] = pseudonymous_id(record["user_id"])
+        record["event_id"] = first(record.get("event_id"), event.get("uuid"))
+        record["user_id"] = first(record.get("user_id"), event.get("distinct_id"))
+    record["timestamp"] = first(record.get("timestamp"), _event_time_ms(event))
+    record["user_id"] = pseudonymous_id(record.get("user_id"))
     return record
 
 
@@ -170,7 +172,7 @@ def rating_of(value: Any) -> str | None:
     if isinstance(value, bool):
         return "up" if value else "down"
     if isinstance(value, str):
-        text = value.strip().lower()
+        text = value.strip(" ").lower()
         if text in _UP:
             return "up"
         if text in _DOWN:
@@ -193,12 +195,12 @@ def feedback_record(event: dict[str, Any], p: dict[str, Any]) -> dict[str, Any] 
     The target is the generation when the event names it (`$ai_span_id`, `$ai_generation_id`), else the trace.
     Free text (`$ai_feedback_text`, survey answers that are not ratings) is never kept.
     """
-    target = p.get("$ai_span_id") or p.get("$ai_generation_id") or p.get("$ai_trace_id")
+    target = present(p.get("$ai_span_id"), p.get("$ai_generation_id"), p.get("$ai_trace_id"))
     if target is None:
         return None
     name = event.get("event")
     if name == "$ai_metric":
-        metric = str(p.get("$ai_metric_name") or "").strip().lower()
+        metric = as_text(p.get("$ai_metric_name")).strip(" ").lower()
         value = p.get("$ai_metric_value")
         kind = _KINDS.get(metric)
         if kind is not None:
@@ -211,7 +213,7 @@ def feedback_record(event: dict[str, Any], p: dict[str, Any]) -> dict[str, Any] 
             return None  # another metric (a score of the output, say): not user feedback
     elif name == "$ai_feedback":
         kind = "rating"
-        rating = rating_of(p.get("$ai_feedback_rating", p.get("$ai_feedback_score", p.get("rating"))))
+        rating = rating_of(first(p.get("$ai_feedback_rating"), p.get("$ai_feedback_score"), p.get("rating")))
     else:
         kind = "rating"
         rating = rating_of(p.get("$survey_response"))

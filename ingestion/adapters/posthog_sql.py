@@ -66,7 +66,8 @@ def rating_of(expr: str) -> str:
     def scale(number: str) -> str:
         return (f"(case when isnan({number}) then null when {number} >= 4 or {number} = 1 then 'up' "
                 f"when {number} <= 0 or {number} = 2 then 'down' end)")
-    return (f"(case when json_type({expr}) = 'BOOLEAN' then (case when {expr}::VARCHAR = 'true' then 'up' else 'down' end) "
+    return (f"(case when json_type({expr}) = 'BOOLEAN' "
+            f"then (case when {expr}::VARCHAR = 'true' then 'up' else 'down' end) "
             f"when {is_string(expr)} then (case when {word} in ({up}) then 'up' when {word} in ({down}) then 'down' "
             f"else {scale(f'try_cast(trim({text(expr)}) as DOUBLE)')} end) "
             f"when {is_number(expr)} then {scale(f'{expr}::DOUBLE')} end)")
@@ -129,7 +130,8 @@ def mapped_select(lines_relation: str, options: PosthogOptions) -> str:
     # Custom ai_interaction events: the properties are a contract record; the event fills in missing ids.
     is_feedback = f"coalesce({_p('record_type')}::VARCHAR = {json_string('feedback')}, false)"
     defaults = {
-        "feedback_id": f"case when {is_feedback} then coalesce({_p('feedback_id')}, e.uuid) else {_p('feedback_id')} end",
+        "feedback_id": (f"case when {is_feedback} then coalesce({_p('feedback_id')}, e.uuid) "
+                        f"else {_p('feedback_id')} end"),
         "event_id": f"case when {is_feedback} then {_p('event_id')} else coalesce({_p('event_id')}, e.uuid) end",
         "user_id": pseudonymous_id(
             f"(case when {is_feedback} then {_p('user_id')} else coalesce({_p('user_id')}, e.distinct_id) end)"),
@@ -140,8 +142,8 @@ def mapped_select(lines_relation: str, options: PosthogOptions) -> str:
 
     # Feedback: $ai_metric, $ai_feedback, survey answers tied to a trace --------------------------------
     metric = f"lower(trim(coalesce({text(_p('$ai_metric_name'))}, '')))"
-    metric_kind = "(case " + " ".join(f"when {metric} = {quote(k)} then {quote(v)}" for k, v in sorted(_KINDS.items())) \
-        + " end)"
+    metric_kind = "(case " + " ".join(f"when {metric} = {quote(k)} then {quote(v)}"
+                                      for k, v in sorted(_KINDS.items())) + " end)"
     rating_metric = " or ".join(f"contains({metric}, {quote(w)})" for w in _RATING_METRICS)
     feedback_kind = f"""(case
         when e.event ->> '$' = '$ai_metric' then
@@ -155,7 +157,7 @@ def mapped_select(lines_relation: str, options: PosthogOptions) -> str:
           {rating_of(f"coalesce({_p('$ai_feedback_rating')}, {_p('$ai_feedback_score')}, {_p('rating')})")}
         else {rating_of(_p('$survey_response'))} end)"""
     target = present(_p("$ai_span_id"), _p("$ai_generation_id"), _p("$ai_trace_id"))
-    feedback = f"""json_object(
+    feedback = """json_object(
         'record_type', 'feedback',
         'schema_version', '1.1',
         'feedback_id', e.uuid,
