@@ -1,15 +1,18 @@
-"""Throughput of the OTLP and PostHog adapters: records per second, adapter alone and through the loader.
+"""Throughput of the OTLP and PostHog adapters: records per second, side by side with the Python reference.
 
 Writes `--records` synthetic records per format to a temporary AIW_HOME, shaped like what the real clients
 send (tests/adapters/produce.py): OTLP lines of `--spans-per-line` chat spans with content attributes (which
 the adapter must hash and drop) plus one non-model span per line; PostHog `$ai_generation` events with
-`$ai_input` / `$ai_output_choices` and ~20 other properties, plus one `$pageview` in ten. Then measures
-- adapter: landing file -> canonical JSON lines in Arrow batches (parse, map, scrub, serialize), and
-- load: `lake.load_partition` on the file (adapter + contract SQL + Parquet lake + manifest),
-and prints records/s for each. Records counts every span/event read, skipped ones included. Files over
-16 MB are mapped by one worker process per CPU (AIW_ADAPTER_WORKERS=1 measures a single core).
+`$ai_input` / `$ai_output_choices` and ~20 other properties, plus one `$pageview` in ten. Then measures,
+`--repeat` times each (the median is printed; these machines are noisy):
+- adapter: landing file -> canonical JSON lines, as the loader runs it (DuckDB SQL, every core);
+- reference: the same with the Python reference mappers (one core: parse, map, scrub, serialize);
+- load: `lake.load_partition` on the file (adapter + contract SQL with the PII scrubber + Parquet lake +
+  manifest), once.
+Records counts every span/event read, skipped ones included.
 
-    python benchmarks/bench_adapters.py                    # 500k records per format
+    python benchmarks/bench_adapters.py                    # 500k records per format, with content
+    python benchmarks/bench_adapters.py --no-content       # OTel's default; PostHog's privacy mode
     python benchmarks/bench_adapters.py --records 100000 --json
 """
 
@@ -19,17 +22,20 @@ import argparse
 import json
 import os
 import random
+import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+import duckdb
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ingestion import lake  # noqa: E402
-from ingestion.adapters.reader import adapt_file, workers  # noqa: E402
+from ingestion.adapters import otlp, posthog  # noqa: E402
+from ingestion.adapters.reader import adapted_relation, options_for  # noqa: E402
 from ingestion.layout import Layout  # noqa: E402
 
 DAY = "2026-11-20"
@@ -109,19 +115,50 @@ def posthog_file(path: Path, records: int, rng: random.Random, content: bool = T
     return records
 
 
-def measure(path: Path, source: str) -> tuple[int, float, float]:
-    """(records, wall seconds, CPU seconds of this process) for adapting one file."""
-    started, cpu = time.perf_counter(), time.process_time()
-    adapted = adapt_file(path, source)
-    for _table in adapted:
-        pass
-    return adapted.counts.records, time.perf_counter() - started, time.process_time() - cpu
+def measure_sql(path: Path, source: str) -> tuple[int, float]:
+    """(records, wall seconds) for mapping one file with the loader's SQL, every canonical line materialised."""
+    con = duckdb.connect(config={"memory_limit": "1GB"})
+    con.execute("set TimeZone = 'UTC'")
+    started = time.perf_counter()
+    (records, _chars) = con.execute(
+        f"select count(*), sum(length(line)) from {adapted_relation(con, path, source, 'document')}").fetchone()
+    seconds = time.perf_counter() - started
+    con.close()
+    return records, seconds
+
+
+def measure_reference(path: Path, source: str) -> tuple[int, float]:
+    """(records, wall seconds) for mapping one file with the Python reference mappers on one core."""
+    options = options_for(source)
+    started = time.perf_counter()
+    records = 0
+    with path.open("rb") as fh:
+        for raw in fh:
+            if not raw.strip():
+                continue
+            value = orjson.loads(raw)
+            mapped = (otlp.traces_to_records(value, options) if source == "otlp"
+                      else [posthog.event_to_record(value, options)])
+            for record in mapped:
+                records += 1
+                if record is not None:
+                    orjson.dumps(record)
+    return records, time.perf_counter() - started
+
+
+def _median_rate(measure, path: Path, source: str, repeat: int) -> tuple[int, float, list[float]]:
+    runs = [measure(path, source) for _ in range(repeat)]
+    records = runs[0][0]
+    rates = [n / seconds for n, seconds in runs]
+    return records, statistics.median(rates), rates
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=500_000, help="records per format (default 500000)")
     parser.add_argument("--spans-per-line", type=int, default=10, help="spans per OTLP line (default 10)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each adapter measurement (default 3)")
+    parser.add_argument("--no-reference", action="store_true", help="skip the Python reference mappers")
     parser.add_argument("--no-load", action="store_true", help="measure the adapters alone, not the loader")
     parser.add_argument("--no-content", action="store_true",
                         help="records without message content (OTel's default; PostHog's privacy mode)")
@@ -129,7 +166,7 @@ def main() -> int:
     args = parser.parse_args()
     rng = random.Random(42)
     figures: dict[str, object] = {"records_per_format": args.records, "cpus": os.cpu_count(),
-                                  "workers": workers(), "content": not args.no_content,
+                                  "content": not args.no_content,
                                   "load_average": os.getloadavg()[0]}
     with tempfile.TemporaryDirectory() as tmp:
         layout = Layout.from_env(Path(tmp) / "aiw").ensure()
@@ -140,17 +177,16 @@ def main() -> int:
         otlp_file(files["otlp"], args.records, args.spans_per_line, rng, content=not args.no_content)
         posthog_file(files["posthog"], args.records, rng, content=not args.no_content)
         for source, path in files.items():
-            records, seconds, cpu = measure(path, source)
-            rate = records / seconds
+            size = f"({path.stat().st_size / 1e6:.0f} MB)"
+            records, rate, rates = _median_rate(measure_sql, path, source, args.repeat)
             figures[f"{source}_adapter_records_per_s"] = round(rate)
-            # On a shared machine wall time depends on the neighbours; with one worker (AIW_ADAPTER_WORKERS=1)
-            # records per CPU-second is what one core of this machine does.
-            cpu_note = ""
-            if workers() == 1 and cpu > 0:
-                figures[f"{source}_adapter_records_per_cpu_s"] = round(records / cpu)
-                cpu_note = f" ({records / cpu:,.0f} per CPU-second)"
-            print(f"{source:8s} adapter  {records:>9,} records ({path.stat().st_size / 1e6:.0f} MB) "
-                  f"in {seconds:6.2f} s = {rate:>9,.0f} records/s{cpu_note}")
+            print(f"{source:8s} adapter    {records:>9,} records {size} median {rate:>9,.0f} records/s "
+                  f"(runs: {', '.join(f'{r:,.0f}' for r in rates)})")
+            if not args.no_reference:
+                _n, reference, _rates = _median_rate(measure_reference, path, source, args.repeat)
+                figures[f"{source}_reference_records_per_s"] = round(reference)
+                print(f"{source:8s} reference  {records:>9,} records {size} median {reference:>9,.0f} records/s "
+                      f"(Python, one core) -> adapter/reference {rate / reference:.1f}x")
         if not args.no_load:
             for source in files:
                 started = time.perf_counter()
@@ -160,7 +196,7 @@ def main() -> int:
                 assert f.reconciles, f
                 rate = f.lines / seconds
                 figures[f"{source}_load_records_per_s"] = round(rate)
-                print(f"{source:8s} load     {f.lines:>9,} records ({f.accepted:,} accepted, {f.skipped:,} skipped) "
+                print(f"{source:8s} load       {f.lines:>9,} records ({f.accepted:,} accepted, {f.skipped:,} skipped) "
                       f"in {seconds:6.2f} s = {rate:>9,.0f} records/s")
     if args.json:
         print(json.dumps(figures))

@@ -131,30 +131,19 @@ def mapped_select(lines_relation: str, options: OtlpOptions) -> str:
                      f"then coalesce({is_string(a('gen_ai.operation.name'))} "
                      f"and {text(a('gen_ai.operation.name'))} in ({operations}), false) "
                      f"else {a('gen_ai.request.model')} is not null or {a('gen_ai.response.model')} is not null end)")
-    camel, snake = _SPELLINGS
-    # CASE guards, not AND: the optimizer may reorder a conjunction and run json_type on text that is not JSON.
-    is_camel = f"coalesce(case when json_valid(line) then json_type(line, '$.{camel[0]}') = 'ARRAY' end, false)"
-    is_snake = f"coalesce(case when json_valid(line) then json_type(line, '$.{snake[0]}') = 'ARRAY' end, false)"
     return f"""
-with others as materialized (
-  -- Lines that are not TracesData in OTLP JSON's spelling: nearly always none, so the few are kept
-  -- aside and looked at again here instead of scanning the whole file a third time.
-  select line_no, line from {lines_relation} where not {is_camel}
-),
-spans as (
-  {_spans(lines_relation, *camel)}
-  union all
-  {_spans(f"(select * from others where {is_snake})", *snake)}
+with spans as (
+  {_spans(lines_relation)}
 ),
 keyed as (
   -- The keys alone, to look attributes up by position without copying any value (content can be large).
-  select line_no, record_no, span, span.attributes as attrs, resource,
+  select line_no, coalesce(record_no, 1) as record_no, other_line, span, span.attributes as attrs, resource,
     list_reverse(list_transform(span.attributes, lambda a: a.key)) as attr_keys,
     list_reverse(list_transform(resource, lambda a: a.key)) as resource_keys
   from spans
 ),
 valued as (
-  select line_no, record_no,
+  select line_no, record_no, other_line,
       {hex_id('span.traceId')} as trace_id,
       {hex_id('span.spanId')} as span_id,
       {_nanos('span.startTimeUnixNano')} as start_ns,
@@ -165,50 +154,62 @@ valued as (
   from keyed
 ),
 judged as (
-  select *, {is_model_call} as is_model_call from valued
+  select *, other_line is null and {is_model_call} as is_model_call from valued
 )
-select line_no, record_no, not is_model_call as is_skipped, case when is_model_call then {record} end as line
+select line_no, record_no, other_line is null and not is_model_call as is_skipped,
+       case when other_line is not null then {not_the_format('other_line')}
+            when is_model_call then {record} end as line
 from judged
-union all
--- Lines that are not TracesData: text that is not JSON, or JSON without a resourceSpans list.
-select line_no, 1 as record_no, false as is_skipped, {not_the_format('line')} as line
-from others where not {is_snake}
 """
 
 
 # The two spellings of the lists: OTLP JSON's lowerCamelCase, and the protobuf field names some exporters
-# keep (otlp.resource_spans_of). A line is read in the first spelling whose top-level list it has.
+# keep. A line is read in the first spelling whose top-level list it has (otlp.spelling_of).
 _SPELLINGS = (("resourceSpans", "scopeSpans"), ("resource_spans", "scope_spans"))
+_SCHEMA = "{" + ", ".join(
+    f'"{doc_key}": [{{"resource": {{"attributes": {_ATTRIBUTES}}}, "{_SPELLINGS[0][1]}": [{{"spans": [{_SPAN}]}}], '
+    f'"{_SPELLINGS[1][1]}": [{{"spans": [{_SPAN}]}}]}}]' for doc_key, _scope in _SPELLINGS) + "}"
 
 
-def _spans(lines_relation: str, doc_key: str, scope_key: str) -> str:
-    """(line_no, record_no, resource, span): one row per span of the lines whose list is spelled `doc_key`.
+def _spans(lines_relation: str) -> str:
+    """(line_no, record_no, other_line, resource, span): a row per span of every TracesData line, and one
+    row with `other_line` (the line itself, no span) for every line that is not TracesData.
 
-    The lists are unnested level by level (one list of all spans would copy every span, and so would
-    coalescing the two spellings); record_no, a span's position in its line, is its position in its scope
-    plus the spans of every scope before it, worked out on span counts so that span rows are never sorted.
+    One scan of the file: lines that are not TracesData ride along as a single placeholder element at
+    each level. The lists are unnested level by level (building one list of all spans copies every
+    span); record_no, a span's position in its line, is its position in its scope plus the spans of
+    every scope before it, worked out on span counts so that span rows are never sorted.
     """
-    schema = (f'{{"{doc_key}": [{{"resource": {{"attributes": {_ATTRIBUTES}}}, '
-              f'"{scope_key}": [{{"spans": [{_SPAN}]}}]}}]}}')
+    (camel_doc, camel_scope), (snake_doc, snake_scope) = _SPELLINGS
+    scopes = f"(case when is_camel then rs.{camel_scope} else rs.{snake_scope} end)"
     offsets = "lambda k: coalesce(list_sum(counts[1:k]), 0)"
+    placeholder = "(case when other_line is not null then [NULL] else {} end)"
     return f"""
-    select line_no, resource, unnest(ss.spans) as span, ss_offset + unnest(range(1, len(ss.spans) + 1)) as record_no
+    select line_no, other_line, resource, unnest({placeholder.format('ss.spans')}) as span,
+           ss_offset + unnest({placeholder.format('range(1, len(ss.spans) + 1)')}) as record_no
     from (
-      select line_no, resource, unnest(scopes) as ss,
-             rs_offset + unnest(list_transform(range(len(counts)), {offsets})) as ss_offset
+      select line_no, other_line, resource, unnest({placeholder.format('scopes')}) as ss,
+             rs_offset + unnest({placeholder.format(f'list_transform(range(len(counts)), {offsets})')}) as ss_offset
       from (
-        select line_no, rs_offset, rs.resource.attributes as resource, rs.{scope_key} as scopes,
-               list_transform(rs.{scope_key}, lambda ss: coalesce(len(ss.spans), 0)) as counts
+        select line_no, other_line, rs_offset, rs.resource.attributes as resource, {scopes} as scopes,
+               list_transform({scopes}, lambda ss: coalesce(len(ss.spans), 0)) as counts
         from (
-          select line_no, unnest(rss) as rs, unnest(list_transform(range(len(counts)), {offsets})) as rs_offset
+          select line_no, other_line, is_camel, unnest({placeholder.format('rss')}) as rs,
+                 unnest({placeholder.format(f'list_transform(range(len(counts)), {offsets})')}) as rs_offset
           from (
-            select line_no, rss, list_transform(rss, lambda rs: coalesce(list_sum(list_transform(
-                     rs.{scope_key}, lambda ss: coalesce(len(ss.spans), 0))), 0)) as counts
+            select line_no, other_line, is_camel, rss,
+                   list_transform(rss, lambda rs: coalesce(list_sum(list_transform(
+                     case when is_camel then rs.{camel_scope} else rs.{snake_scope} end,
+                     lambda ss: coalesce(len(ss.spans), 0))), 0)) as counts
             from (
-              select line_no, (case when json_valid(line) then from_json(line, '{schema}') end).{doc_key} as rss
-              from {lines_relation}
+              select line_no, doc.{camel_doc} is not null as is_camel,
+                     coalesce(doc.{camel_doc}, doc.{snake_doc}) as rss,
+                     -- An empty line can come as NULL: '' keeps it a line (the contract counts it blank).
+                     case when coalesce(doc.{camel_doc}, doc.{snake_doc}) is null then coalesce(line, '') end
+                       as other_line
+              from (select line_no, line, case when json_valid(line) then from_json(line, '{_SCHEMA}') end as doc
+                    from {lines_relation})
             )
-            where rss is not null
           )
         )
       )
@@ -218,4 +219,3 @@ def _spans(lines_relation: str, doc_key: str, scope_key: str) -> str:
 def _col(name: str, prefix: str = "a_") -> str:
     """A column name for an attribute (dots and other characters are not allowed unquoted)."""
     return '"' + prefix + name.replace('"', "") + '"'
-

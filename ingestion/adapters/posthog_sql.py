@@ -170,42 +170,34 @@ def mapped_select(lines_relation: str, options: PosthogOptions) -> str:
     event_schema = f"{{{_EVENT_FIELDS}, \"properties\": {props_schema}}}"
     # CASE guards, not AND: the optimizer may reorder a conjunction and parse text that is not JSON.
     is_event = "coalesce(case when json_valid(line) then json_type(line, '$.event') = 'VARCHAR' end, false)"
+    usable_feedback = "target is not null and kind is not null and (kind <> 'rating' or rating is not null)"
+    # One scan of the file: every line is one row from here to the end.
     return f"""
 with events as (
-  -- An event has a name; its properties are an object, parsed with it, or that object written as a JSON
-  -- string, parsed on its own.
-  select line_no, e,
-    case when e is null then null
-         when json_type(line, '$.properties') = 'VARCHAR' then line ->> '$.properties' end as props_text
-  from (select line_no, line, case when {is_event} then from_json(line, '{event_schema}') end as e
-        from {lines_relation})
-  where e is not null
+  select line_no, line, case when {is_event} then from_json(line, '{event_schema}') end as e
+  from {lines_relation}
 ),
 mapped as (
-  select line_no, e, e.event ->> '$' as name,
-    case when props_text is null then e.properties
-         when json_valid(props_text) then from_json(props_text, '{props_schema}') end as p,
+  -- An event has a name; its properties are an object, parsed with it, or that object written as a JSON
+  -- string, parsed on its own.
+  select line_no, line, e, e.event ->> '$' as name,
+    case when e is null then null
+         when json_type(line, '$.properties') <> 'VARCHAR' then e.properties
+         when json_valid(line ->> '$.properties') then from_json(line ->> '$.properties', '{props_schema}') end as p,
     {iso_to_epoch_ms('coalesce(e.timestamp, e.created_at)')} as event_ms
   from events
 ),
-feedback as (
-  select *, {feedback_kind} as kind, {feedback_rating} as rating, {target} as target
-  from mapped where name in ({feedback_events})
+judged as (
+  select *, {feedback_kind} as kind, {feedback_rating} as rating, {target} as target from mapped
 ),
 records as (
-  select line_no, {generation} as line from mapped where name in ({generations})
-  union all
-  select line_no, {custom} from mapped where name = {quote(CUSTOM_EVENT)}
-  union all
-  select line_no, case when target is not null and kind is not null and (kind <> 'rating' or rating is not null)
-                       then {feedback} end
-  from feedback
-  union all
-  select line_no, null from mapped
-  where name not in ({generations}, {feedback_events}, {quote(CUSTOM_EVENT)})
+  select line_no, e is not null as is_event,
+    case when e is null then {not_the_format("coalesce(line, '')")}
+         when name in ({generations}) then {generation}
+         when name = {quote(CUSTOM_EVENT)} then {custom}
+         when name in ({feedback_events}) and {usable_feedback} then {feedback}
+    end as line
+  from judged
 )
-select line_no, 1 as record_no, line is null as is_skipped, line from records
-union all
-select line_no, 1 as record_no, false as is_skipped, {not_the_format('line')} as line
-from {lines_relation} where not {is_event}
+select line_no, 1 as record_no, is_event and line is null as is_skipped, line from records
 """
