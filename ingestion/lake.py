@@ -51,6 +51,10 @@ FEEDBACK_COLUMNS = [f.name for f in c.FEEDBACK_FIELDS]
 LINEAGE_COLUMNS = ["source", "source_file", "line_number", "record_number", "load_id", "load_date", "loaded_at"]
 
 
+class LoadError(RuntimeError):
+    """A landing file could not be read at all; nothing of the load was committed."""
+
+
 @dataclass
 class FileResult:
     """What one landing file contributed to a load (one manifest row)."""
@@ -260,7 +264,10 @@ def load_partition(layout: Layout, load_date: str, *, now_ms: int | None = None,
         for idx, f in enumerate(files):
             say(f"reading {f.relative_path} ({fingerprints[idx][0] / 1e6:.1f} MB)")
             with _line_relation(con, f, idx) as relation:
-                con.execute(f"insert into staged {_staged_with_keys(relation, now_ms)}")
+                try:
+                    con.execute(f"insert into staged {_staged_with_keys(relation, now_ms)}")
+                except duckdb.Error as exc:  # a file DuckDB cannot read at all (a line over 32 MB, say)
+                    raise LoadError(f"{f.relative_path}: {exc}") from exc
         _decide(con, layout)
         _write_outputs(con, layout, load_id, load_date, loaded_at)
         _fill_results(con, result, files, fingerprints)

@@ -82,14 +82,20 @@ def starts_with_array(path: Path) -> bool:
     return head.startswith(b"[")
 
 
+# The longest landing line the loader reads. DuckDB's CSV reader stops at 2 MB by default, and one OTLP line
+# from the Collector's file exporter holds a whole batch of spans (8,192 spans with message content: ~12 MB).
+# The reader's buffer must hold two lines; each thread has one, so memory stays ~2 x 64 MB.
+MAX_LINE_BYTES = 32 << 20
+
+
 def lines_sql(path: Path) -> str:
     """A DuckDB relation (line_no, line) of a JSON-lines landing file (gzip or not), numbered from 1.
 
     A delimiter that cannot occur in JSON text (raw control characters must be escaped inside JSON
     strings) makes the CSV reader hand us whole lines, fast and in parallel; blank lines are kept, so
-    line numbers are the file's own.
+    line numbers are the file's own. Lines may be long: an OTLP line is a whole batch of spans.
     """
     quoted = "'" + str(path).replace("'", "''") + "'"
     return (f"(select ordinality as line_no, line from read_csv({quoted}, columns={{'line': 'VARCHAR'}}, "
             "header=false, delim='\\x1f', quote='', escape='', auto_detect=false, strict_mode=false, "
-            "compression='auto') with ordinality)")
+            f"max_line_size={MAX_LINE_BYTES}, buffer_size={2 * MAX_LINE_BYTES}, compression='auto') with ordinality)")

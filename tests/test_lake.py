@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import duckdb
 
 from ingestion import contract as c
 from ingestion import lake
+from ingestion.landing import MAX_LINE_BYTES
 from tests.conftest import NOW_MS, event, write_landing
 
 
@@ -110,3 +113,17 @@ def test_a_json_array_file_is_read_record_by_record(layout):
     assert (result.accepted, result.quarantined) == (2, 1)
     assert result.examples[0] == {"file": "native/2026-11-20/batch.json", "line": 3, "record": 1,
                                   "rule": c.rule_required("schema_version")}
+
+
+def test_a_line_over_the_limit_stops_the_load_naming_file_and_line(layout):
+    write_landing(layout, "a.ndjson", [event(1)], load_date="2026-11-20")
+    huge = layout.landing_dir("native") / "2026-11-20" / "b.ndjson"
+    huge.write_text(json.dumps(event(2)) + "\n" + json.dumps(event(3, feature_id="x" * MAX_LINE_BYTES)) + "\n")
+    try:
+        lake.load_partition(layout, "2026-11-20", now_ms=NOW_MS)
+    except lake.LoadError as exc:
+        message = str(exc)
+    else:
+        raise AssertionError("a line over the limit must stop the load")
+    assert message.startswith("native/2026-11-20/b.ndjson: ") and "Line: 2" in message
+    assert lake.read_manifest(layout) == {}  # nothing committed; the next run retries both files

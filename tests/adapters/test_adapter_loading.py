@@ -85,6 +85,19 @@ def test_reads_what_the_collector_writes_for_v1_traces(layout):
     assert (f.lines, f.accepted) == (3, 3)
 
 
+def test_long_lines_load_a_whole_otlp_batch_and_a_big_native_record(layout):
+    # DuckDB's CSV reader stops at 2 MB lines by default; an OTLP batch with content is easily longer.
+    content = "y" * 2000
+    batch = traces(*(span(CHAT | {"gen_ai.input.messages": content}, span_id=f"{i:016x}") for i in range(2000)))
+    path = layout.landing_dir("otlp") / DAY / "batch.jsonl"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(batch) + "\n")
+    assert path.stat().st_size > 4 << 20
+    write_landing(layout, "big.ndjson", [event(1, feature_id="f" * 3_000_000)], load_date=DAY)
+    result = lake.load_partition(layout, DAY, now_ms=NOW_MS)
+    assert [(f.source, f.lines, f.accepted) for f in result.files] == [("native", 1, 1), ("otlp", 2000, 2000)]
+
+
 def test_record_numbers_follow_spans_across_resources_and_scopes_in_both_spellings(tmp_path):
     def resource(service: str, *scopes: list[dict]) -> dict:
         return {"resource": {"attributes": [{"key": "service.name", "value": {"stringValue": service}}]},
