@@ -108,6 +108,14 @@ def test_posthog_events_match_the_served_tokens_models_and_timings(produced):
     feedback = duckdb.sql(f"select target_event_id, kind, rating from read_parquet("
                           f"'{layout.raw_feedback}/**/*.parquet')").fetchall()
     assert feedback == [("trace-ph-1", "rating", "up")]
+    # The rating names the trace, not a generation: it is about the trace's last generation (rows are in
+    # event_ts order), and nothing of it is left unmatched.
+    assert [(r["explicit_rating"], r["feedback_records"]) for r in rows] == [(None, 0)] * 4 + [("up", 1)]
+    con = duckdb.connect(str(layout.warehouse), read_only=True)
+    try:
+        assert con.execute("select count(*) from marts.feedback_unmatched").fetchone() == (0,)
+    finally:
+        con.close()
 
 
 def test_no_message_content_reaches_the_lake(produced):

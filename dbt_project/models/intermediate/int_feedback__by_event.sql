@@ -1,15 +1,16 @@
--- Feedback folded to one row per interaction it targets: did the user regenerate or edit later, and
--- their latest rating (by the time they gave it; later loads break ties).
+-- Feedback folded to one row per interaction it is about (int_feedback__targets: named, or the last of a
+-- rated trace): did the user regenerate or edit later, and their latest rating (by the time they gave it;
+-- later loads break ties).
 with feedback as (
 
-    select * from {{ ref('stg_lake__feedback') }}
+    select * from {{ ref('int_feedback__targets') }}
 
 ),
 
 final as (
 
     select
-        target_event_id as event_id,
+        event_id,
         {{ bool_or("kind = 'regenerated'") }} as feedback_regenerated,
         {{ bool_or("kind = 'edited'") }} as feedback_edited,
         {{ value_at_max("case when kind = 'rating' then rating end",
@@ -17,7 +18,7 @@ final as (
         count(*) as feedback_records,
         max(loaded_at) as feedback_loaded_at
     from feedback
-    group by target_event_id
+    group by event_id
 
 )
 

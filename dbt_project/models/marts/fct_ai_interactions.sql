@@ -7,7 +7,7 @@
         on_schema_change='append_new_columns'
     )
 }}
--- depends_on: {{ ref('stg_lake__feedback') }}
+-- depends_on: {{ ref('int_feedback__targets') }}
 -- Every interaction, one row per event_id: deduplicated, priced from the dated price table, with
 -- later feedback merged in and the warehouse's implicit quality score.
 --
@@ -42,8 +42,8 @@ with new_interactions as (
 {% if is_incremental() %}
 new_feedback_targets as (
 
-    select distinct target_event_id as event_id
-    from {{ ref('stg_lake__feedback') }}
+    select distinct event_id
+    from {{ ref('int_feedback__targets') }}
     where loaded_at > {{ watermark }}
 
 ),

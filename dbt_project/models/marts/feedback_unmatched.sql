@@ -4,7 +4,7 @@
 -- feedback for calls it never reports.
 with feedback as (
 
-    select * from {{ ref('stg_lake__feedback') }}
+    select * from {{ ref('int_feedback__targets') }}
 
 ),
 
@@ -27,7 +27,7 @@ final as (
         feedback.loaded_at
     from feedback
     left join interactions
-        on interactions.event_id = feedback.target_event_id
+        on interactions.event_id = feedback.event_id
     where interactions.event_id is null
 
 )
