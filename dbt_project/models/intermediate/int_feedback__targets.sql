@@ -1,3 +1,6 @@
+{{ config(materialized='table') }}
+-- A table, not a view: fct_ai_interactions reads it twice (feedback to merge, rows to re-merge), and as a
+-- view nested in both, Spark's planner ran out of heap on a 5,000-event build.
 -- Which interaction each feedback record is about. Most feedback names its interaction: target_event_id is
 -- an event id. Feedback tied to a whole trace instead (PostHog's $ai_feedback and survey answers, the
 -- OpenAI wrapper's $ai_metric) is given to the trace's last interaction, the answer the user saw when
