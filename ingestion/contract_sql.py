@@ -26,7 +26,8 @@ def all_fields() -> list[c.Field]:
     return list(c.INTERACTION_FIELDS) + [f for f in c.FEEDBACK_FIELDS if f.name not in names]
 
 
-def _quote(s: str) -> str:
+def quote(s: str) -> str:
+    """A SQL string literal."""
     return "'" + s.replace("'", "''") + "'"
 
 
@@ -66,7 +67,7 @@ def _typed(field: c.Field) -> str:
 def _version_ge(version_sql: str, version: str) -> str:
     """SQL: the record's (already validated) schema version is >= `version`."""
     supported = [v for v in c.SUPPORTED_VERSIONS if c.version_key(v) >= c.version_key(version)]
-    return f"({version_sql} in ({', '.join(_quote(v) for v in supported)}))"
+    return f"({version_sql} in ({', '.join(quote(v) for v in supported)}))"
 
 
 def _field_rules(field: c.Field) -> list[tuple[str, str]]:
@@ -83,7 +84,7 @@ def _field_rules(field: c.Field) -> list[tuple[str, str]]:
     if field.non_empty:
         rules.append((f"({typed} = '')", c.rule_required(field.name)))
     if field.allowed is not None and field.name != "schema_version":
-        rules.append((f"({typed} not in ({', '.join(_quote(a) for a in field.allowed)}))",
+        rules.append((f"({typed} not in ({', '.join(quote(a) for a in field.allowed)}))",
                       c.rule_allowed(field.name)))
     if field.minimum is not None:
         op = "<=" if field.exclusive_minimum else "<"
@@ -98,15 +99,15 @@ def _field_rules(field: c.Field) -> list[tuple[str, str]]:
 
 
 def _rules_list(fields: tuple[c.Field, ...], extra: list[tuple[str, str]], versions: tuple[str, ...]) -> str:
-    version_ok = f"(t_schema_version in ({', '.join(_quote(v) for v in versions)}))"
+    version_ok = f"(t_schema_version in ({', '.join(quote(v) for v in versions)}))"
     checks: list[tuple[str, str]] = []
     for field in fields:
         if field.name != "schema_version":
             checks.extend(_field_rules(field))
     checks.extend(extra)
-    items = ", ".join(f"case when {cond} then {_quote(rule)} end" for cond, rule in checks)
-    return (f"(case when j.schema_version is null then [{_quote(c.rule_required('schema_version'))}] "
-            f"when not coalesce({version_ok}, false) then [{_quote(c.RULE_UNSUPPORTED_VERSION)}] "
+    items = ", ".join(f"case when {cond} then {quote(rule)} end" for cond, rule in checks)
+    return (f"(case when j.schema_version is null then [{quote(c.rule_required('schema_version'))}] "
+            f"when not coalesce({version_ok}, false) then [{quote(c.RULE_UNSUPPORTED_VERSION)}] "
             f"else list_filter([{items}], lambda r: r is not null) end)")
 
 
@@ -142,7 +143,7 @@ def staged_select(lines_relation: str, now_ms: int, passthrough: tuple[str, ...]
             col = scrub_sql(col)
         elif f.kind == "string" and f.allowed:
             # An allowed value holds no PII; anything else is quarantined, and kept there scrubbed.
-            allowed = ", ".join(_quote(a) for a in f.allowed)
+            allowed = ", ".join(quote(a) for a in f.allowed)
             col = f"(case when {col} in ({allowed}) then {col} else {scrub_sql(col)} end)"
         out_cols.append(f"{col} as {f.name}")
     out_list = ",\n  ".join(out_cols)

@@ -13,14 +13,10 @@ user id that holds PII into a stable pseudonym before the scrubber turns every s
 
 from __future__ import annotations
 
+from ingestion.contract_sql import quote
 from ingestion.pii import scrub_sql
 
 NUMBER_TYPES = "('BIGINT', 'UBIGINT', 'DOUBLE')"
-
-
-def quote(text: str) -> str:
-    """A SQL string literal."""
-    return "'" + text.replace("'", "''") + "'"
 
 
 def json_string(text: str) -> str:
