@@ -10,41 +10,17 @@ from typing import Any
 
 import orjson
 
-from ingestion.pii import maybe_pii, scrub
-
-# Source values whose canonical field is the same kind are passed through untouched when they have the
-# wrong type (a string latency, say): the contract then quarantines the record with the rule it breaks,
-# instead of the adapter guessing or crashing.
-Number = int | float
-
-
-# Scrub results of values seen before: models, providers and features repeat on every record. Bounded,
-# because ids never repeat and would only fill it.
-_SCRUBBED: dict[str, str] = {}
-_SCRUBBED_MAX = 20_000
+from ingestion.pii import scrub
 
 
 def scrub_record(record: dict[str, Any]) -> dict[str, Any]:
-    """The record with every string value scrubbed of PII and null values left out."""
-    out: dict[str, Any] = {}
-    values: list[str] = []
-    for key, value in record.items():
-        if value is None:
-            continue
-        out[key] = value
-        if value.__class__ is str:
-            values.append(value)
-    # One cheap check over all strings (NUL cannot join two halves of a pattern); most records stop here.
-    if values and maybe_pii("\x00".join(values)):
-        for key, value in out.items():
-            if value.__class__ is str:
-                clean = _SCRUBBED.get(value)
-                if clean is None:
-                    clean = scrub(value)
-                    if len(_SCRUBBED) < _SCRUBBED_MAX:
-                        _SCRUBBED[value] = clean
-                out[key] = clean
-    return out
+    """The record with every string value scrubbed of PII and null values left out.
+
+    Values of the wrong type are passed through untouched (a string latency, say): the contract then
+    quarantines the record with the rule it breaks, instead of the adapter guessing or crashing.
+    """
+    return {key: scrub(value) if isinstance(value, str) else value
+            for key, value in record.items() if value is not None}
 
 
 def pseudonymous_id(value: Any) -> Any:
