@@ -25,7 +25,8 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ingestion.collector.commit import GroupCommitter
-from ingestion.collector.payload import PayloadError, decode_body, parse_otlp_traces, parse_records
+from ingestion.collector.offload import BodyProcessor
+from ingestion.collector.payload import PayloadError
 from ingestion.collector.settings import CollectorSettings
 from ingestion.collector.storage import LandingWriter, recover_leftovers
 from ingestion.layout import Layout
@@ -51,6 +52,9 @@ def create_app(settings: CollectorSettings) -> FastAPI:
     layout = Layout.from_env(settings.home)
     committers = _committers(settings)
     expected = settings.token.encode() if settings.token else None
+    bodies = BodyProcessor(max_body_bytes=settings.max_body_bytes, max_gzip_members=settings.max_gzip_members,
+                           max_records=settings.max_records, inline_parse_bytes=settings.inline_parse_bytes,
+                           parse_workers=settings.parse_workers)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -58,6 +62,7 @@ def create_app(settings: CollectorSettings) -> FastAPI:
             for r in recover_leftovers(layout.landing_dir(source)):
                 log.warning("recovered %s -> %s (%d bytes kept, %d bytes of a cut-off line dropped)",
                             r.temp_path, r.final_path, r.bytes_kept, r.bytes_cut)
+        await bodies.start()
         ticker = asyncio.create_task(_rotate_periodically(committers, settings.rotate_seconds))
         try:
             yield
@@ -67,6 +72,7 @@ def create_app(settings: CollectorSettings) -> FastAPI:
                 await ticker
             for committer in committers.values():
                 await committer.close()
+            bodies.close()
 
     async def authorize(request: Request) -> None:
         if expected is None:
@@ -94,6 +100,11 @@ def create_app(settings: CollectorSettings) -> FastAPI:
     async def payload_error(_request: Request, exc: PayloadError) -> Response:
         return _json({"error": exc.message}, exc.status)
 
+    async def read_records(route: str, request: Request) -> tuple[bytes, int]:
+        """The landing lines and count of a request's body, decoded and parsed off the event loop."""
+        return await bodies.process(route, await read_body(request), request.headers.get("content-encoding"),
+                                    request.headers.get("content-type"))
+
     async def read_body(request: Request) -> bytes:
         limit = settings.max_body_bytes
         declared = request.headers.get("content-length")
@@ -106,8 +117,7 @@ def create_app(settings: CollectorSettings) -> FastAPI:
             if size > limit:
                 raise PayloadError(413, f"body is larger than the limit of {limit} bytes: send smaller batches")
             chunks.append(chunk)
-        body = b"".join(chunks)
-        return decode_body(body, request.headers.get("content-encoding"), limit)
+        return b"".join(chunks)
 
     async def store(source: str, data: bytes, records: int) -> None:
         try:
@@ -118,20 +128,20 @@ def create_app(settings: CollectorSettings) -> FastAPI:
 
     @app.post("/v1/events", dependencies=[Depends(authorize)])
     async def post_events(request: Request) -> Response:
-        data, count = parse_records(await read_body(request))
+        data, count = await read_records("events", request)
         await store("native", data, count)
         return _json({"accepted": count})
 
     @app.post("/v1/feedback", dependencies=[Depends(authorize)])
     async def post_feedback(request: Request) -> Response:
-        data, count = parse_records(await read_body(request), feedback=True)
+        data, count = await read_records("feedback", request)
         await store("native", data, count)
         return _json({"accepted": count})
 
     @app.post("/v1/traces", dependencies=[Depends(authorize)])
     async def post_traces(request: Request) -> Response:
-        data, _spans = parse_otlp_traces(await read_body(request), request.headers.get("content-type"))
-        await store("otlp", data, 1 if data else 0)
+        data, requests = await read_records("traces", request)
+        await store("otlp", data, requests)
         # An empty ExportTraceServiceResponse: everything accepted (no partialSuccess).
         return _json({})
 

@@ -12,6 +12,8 @@ import zlib
 
 import orjson
 
+from ingestion.collector.settings import DEFAULT_MAX_GZIP_MEMBERS, DEFAULT_MAX_RECORDS
+
 # Show at most this much of an offending value in an error message.
 _SNIPPET = 60
 
@@ -24,9 +26,20 @@ class PayloadError(Exception):
         self.status = status
         self.message = message
 
+    def __reduce__(self) -> tuple[type[PayloadError], tuple[int, str]]:
+        # Raised in worker processes too (offload.py): pickle both arguments, not only the message.
+        return PayloadError, (self.status, self.message)
 
-def decode_body(body: bytes, content_encoding: str | None, limit: int) -> bytes:
-    """The body with any gzip content-encoding undone, refusing more than `limit` bytes once inflated."""
+
+# Compressed input is fed to each gzip member's decompressor in slices of this size: a decompressor copies
+# whatever input follows its member's end, so feeding a whole body per member would copy it once per member.
+_FEED = 64 * 1024
+
+
+def decode_body(body: bytes, content_encoding: str | None, limit: int,
+                max_members: int = DEFAULT_MAX_GZIP_MEMBERS) -> bytes:
+    """The body with any gzip content-encoding undone, refusing more than `limit` bytes once inflated, or more
+    than `max_members` gzip members (each costs a decompressor; one client sent 100,000 empty ones)."""
     encoding = (content_encoding or "identity").strip().lower()
     if encoding in ("", "identity"):
         return body
@@ -34,22 +47,32 @@ def decode_body(body: bytes, content_encoding: str | None, limit: int) -> bytes:
         raise PayloadError(415, f"unsupported Content-Encoding {encoding!r}: send identity or gzip")
     out: list[bytes] = []
     size = 0
-    data = body
+    view = memoryview(body)
+    pos, members = 0, 0
     # A gzip stream may hold several members back to back; inflate them all, never past the limit
     # (a small compressed body can expand a thousandfold).
-    while data:
+    while pos < len(body):
+        if body[pos] == 0:  # some writers pad members with zeros
+            pos += 1
+            continue
+        members += 1
+        if members > max_members:
+            raise PayloadError(413, f"body has more than {max_members} gzip members: compress the batch as one "
+                                    "gzip stream (the collector's --max-gzip-members)")
         inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
-        try:
-            chunk = inflater.decompress(data, limit + 1 - size)
-        except zlib.error as exc:
-            raise PayloadError(400, f"body is not valid gzip: {exc}") from None
-        size += len(chunk)
-        if size > limit or inflater.unconsumed_tail:
-            raise PayloadError(413, f"body is larger than {limit} bytes once decompressed")
+        while not inflater.eof and pos < len(body):
+            piece = view[pos:pos + _FEED]
+            try:
+                chunk = inflater.decompress(piece, limit + 1 - size)
+            except zlib.error as exc:
+                raise PayloadError(400, f"body is not valid gzip: {exc}") from None
+            size += len(chunk)
+            if size > limit or inflater.unconsumed_tail:
+                raise PayloadError(413, f"body is larger than {limit} bytes once decompressed")
+            out.append(chunk)
+            pos += len(piece) - len(inflater.unused_data)
         if not inflater.eof:
             raise PayloadError(400, "body is truncated gzip (the compressed stream ends early)")
-        out.append(chunk)
-        data = inflater.unused_data.lstrip(b"\x00")  # some writers pad members with zeros
     return b"".join(out)
 
 
@@ -63,10 +86,16 @@ def _kind(value: object) -> str:
         type(value), "a number")
 
 
-def parse_records(body: bytes, *, feedback: bool = False) -> tuple[bytes, int]:
+def _too_many(what: str, limit: int) -> PayloadError:
+    return PayloadError(413, f"more than {limit} {what} in one request: send smaller batches "
+                             "(the collector's --max-records)")
+
+
+def parse_records(body: bytes, *, feedback: bool = False, max_records: int = DEFAULT_MAX_RECORDS) -> tuple[bytes, int]:
     """Landing lines and their count for a body of native records: a JSON array of objects, or NDJSON.
 
     With `feedback`, every record must be a feedback record; a missing record_type is set to "feedback".
+    More than `max_records` records is a 413.
     """
     stripped = body.lstrip()
     if stripped.startswith(b"["):
@@ -76,6 +105,8 @@ def parse_records(body: bytes, *, feedback: bool = False) -> tuple[bytes, int]:
             raise PayloadError(400, f"body starts with '[' but is not valid JSON: {exc}") from None
         if not isinstance(items, list):  # pragma: no cover - '[' always parses to a list
             raise PayloadError(400, "body must be a JSON array of objects or NDJSON")
+        if len(items) > max_records:
+            raise _too_many("records", max_records)
         lines = []
         for pos, item in enumerate(items):
             if not isinstance(item, dict):
@@ -101,6 +132,8 @@ def parse_records(body: bytes, *, feedback: bool = False) -> tuple[bytes, int]:
         line = raw.strip()
         if not line:
             continue
+        if len(out) == max_records:
+            raise _too_many("records", max_records)
         try:
             item = orjson.loads(line)
         except orjson.JSONDecodeError as exc:
@@ -122,8 +155,10 @@ def _as_feedback(item: dict[str, object], where: str) -> None:
                                 "(send interactions to /v1/events)")
 
 
-def parse_otlp_traces(body: bytes, content_type: str | None) -> tuple[bytes, int]:
-    """One landing line (the export request, compact) and its span count, for an OTLP/HTTP JSON trace export."""
+def parse_otlp_traces(body: bytes, content_type: str | None,
+                      max_spans: int = DEFAULT_MAX_RECORDS) -> tuple[bytes, int]:
+    """One landing line (the export request, compact) and its span count, for an OTLP/HTTP JSON trace export.
+    More than `max_spans` spans is a 413."""
     media = (content_type or "application/json").split(";")[0].strip().lower()
     if media in ("application/x-protobuf", "application/protobuf"):
         raise PayloadError(415, "only OTLP/HTTP JSON is accepted: set OTEL_EXPORTER_OTLP_PROTOCOL=http/json "
@@ -146,6 +181,23 @@ def parse_otlp_traces(body: bytes, content_type: str | None) -> tuple[bytes, int
             if not isinstance(ss, dict) or not isinstance(ss.get("spans", []), list):
                 raise PayloadError(400, f"resourceSpans[{i}].scopeSpans[{j}] must be an object with a spans array")
             spans += len(ss.get("spans", []))
+            if spans > max_spans:
+                raise _too_many("spans", max_spans)
     if not resource_spans:
         return b"", 0
     return orjson.dumps(request) + b"\n", spans
+
+
+# What each route accepts, for `parse_body`.
+ROUTES = ("events", "feedback", "traces")
+
+
+def parse_body(route: str, body: bytes, content_type: str | None, max_records: int) -> tuple[bytes, int]:
+    """Landing lines and their count (records; OTLP: 1 per export request) for a decoded body of `route`.
+
+    A top-level function of plain arguments so a worker process can run it (see `offload.py`).
+    """
+    if route == "traces":
+        data, _spans = parse_otlp_traces(body, content_type, max_records)
+        return data, 1 if data else 0
+    return parse_records(body, feedback=route == "feedback", max_records=max_records)

@@ -11,7 +11,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,6 +34,7 @@ class Collector:
     token: str | None
     port: int = field(default_factory=free_port)
     args: list[str] = field(default_factory=list)
+    preexec: Callable[[], None] | None = None  # run in the child before exec (e.g. to set rlimits)
     proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 20.0) -> Collector:
@@ -43,7 +44,8 @@ class Collector:
             env["AIW_COLLECTOR_TOKEN"] = self.token
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "ingestion.collector", "--port", str(self.port), "--log-level", "warning",
-             *self.args], env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+             *self.args], env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            preexec_fn=self.preexec)
         until = time.monotonic() + timeout
         while time.monotonic() < until:
             if self.proc.poll() is not None:
