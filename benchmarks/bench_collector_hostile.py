@@ -15,6 +15,7 @@ Attacks: an idle connection (sends nothing), a header sent one byte per 200 ms, 
     python benchmarks/bench_collector_hostile.py                     # every attack, 3 tries each
     python benchmarks/bench_collector_hostile.py --attack gzip --tries 5 --json
     python benchmarks/bench_collector_hostile.py --collector-arg=--header-timeout --collector-arg=2
+    python benchmarks/bench_collector_hostile.py --attack connections --nofile 256 --repo ../other-checkout
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import json
 import os
 import resource
 import secrets
+import select
 import socket
 import statistics
 import subprocess
@@ -49,13 +51,14 @@ def free_port() -> int:
 class Target:
     """The collector under attack."""
 
-    def __init__(self, home: Path, extra_args: list[str]) -> None:
+    def __init__(self, home: Path, extra_args: list[str], repo: Path = REPO, nofile: int | None = None) -> None:
         self.port = free_port()
         self.token = secrets.token_urlsafe(24)
         env = {**os.environ, "AIW_HOME": str(home), "AIW_COLLECTOR_TOKEN": self.token}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "ingestion.collector", "--port", str(self.port), "--log-level", "error",
-             *extra_args], env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+             *extra_args], env=env, cwd=repo, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            preexec_fn=(lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))) if nofile else None)
         until = time.monotonic() + 30
         while time.monotonic() < until:
             try:
@@ -124,10 +127,11 @@ def attack_slow_header(t: Target, a: argparse.Namespace) -> str:
         try:
             while time.monotonic() - started < a.hold:
                 s.sendall(b"a")
-                time.sleep(0.2)
+                if select.select([s], [], [], 0.2)[0]:  # the collector answered or closed
+                    return wait_closed(s, 1).split(" after ")[0] + f" after {time.monotonic() - started:.1f} s"
         except OSError as exc:
             return f"closed after {time.monotonic() - started:.1f} s ({exc.__class__.__name__})"
-        return wait_closed(s, 1) + f" (after {a.hold:.0f} s of dripping)"
+        return f"still open after {a.hold:.0f} s of dripping"
 
 
 def attack_big_header(t: Target, a: argparse.Namespace) -> str:
@@ -165,12 +169,18 @@ def attack_connections(t: Target, a: argparse.Namespace) -> str:
             s.close()
 
 
+# Bodies are built once, before any health check is timed: building them in this process would hold its GIL
+# and delay the prober thread, which would then measure the load generator rather than the collector.
+GZIP_MEMBERS = gzip.compress(b"") * 100_000
+MILLION_OBJECTS = b"[" + b",".join([b"{}"] * 1_000_000) + b"]"
+
+
 def attack_gzip(t: Target, a: argparse.Namespace) -> str:
-    return t.post(gzip.compress(b"") * 100_000, {"Content-Encoding": "gzip", "Content-Type": "application/json"})
+    return t.post(GZIP_MEMBERS, {"Content-Encoding": "gzip", "Content-Type": "application/json"})
 
 
 def attack_array(t: Target, a: argparse.Namespace) -> str:
-    return t.post(b"[" + b",".join([b"{}"] * 1_000_000) + b"]", {"Content-Type": "application/json"})
+    return t.post(MILLION_OBJECTS, {"Content-Type": "application/json"})
 
 
 ATTACKS: dict[str, Callable[[Target, argparse.Namespace], str]] = {
@@ -214,6 +224,8 @@ def main() -> int:
     p.add_argument("--hold", type=float, default=30.0, help="how long idle/slow attackers wait (s)")
     p.add_argument("--connections", type=int, default=2000)
     p.add_argument("--collector-arg", action="append", default=[], help="extra collector option (repeatable)")
+    p.add_argument("--nofile", type=int, help="run the collector with this open-file limit (soft = hard)")
+    p.add_argument("--repo", type=Path, default=REPO, help="checkout whose collector to attack (default: this one)")
     p.add_argument("--json", action="store_true")
     a = p.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -224,7 +236,7 @@ def main() -> int:
         for name in ATTACKS if a.attack == "all" else [a.attack]:
             tries = []
             for _ in range(a.tries):
-                t = Target(Path(tmp) / f"{name}-{len(tries)}", a.collector_arg)  # a fresh collector per try
+                t = Target(Path(tmp) / f"{name}-{len(tries)}", a.collector_arg, a.repo, a.nofile)  # a fresh collector per try
                 try:
                     tries.append(one_try(t, ATTACKS[name], a))
                 finally:

@@ -15,7 +15,7 @@ adds, per connection:
 - header size: more than `max_header_bytes` before the header ends -> 431 and closed, after reading at most one
   socket read past the limit;
 - connection limit: a request on a connection while more than `max_connections` are open -> 503 (JSON, with
-  `Retry-After`) and closed; connections beyond `drop_above` (just under the process's file descriptor limit)
+  `Retry-After`) and closed, except `GET /healthz`; connections beyond `drop_above` (just under the process's file descriptor limit)
   are answered 503 at once and closed without being read, so the process never runs out of descriptors.
 
 The subclass relies on uvicorn's HttpToolsProtocol internals (parser callbacks, `self.connections`), which is
@@ -181,8 +181,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._in_header = False
         # A header that arrived whole in one read was never counted in data_received: measure what was parsed.
         size = len(self.url) + 12 + sum(len(name) + len(value) + 4 for name, value in self.headers)
-        # `self.connections` includes this one; uvicorn's own check is `>= limit_concurrency` likewise.
-        over = len(self.connections) > self.guard.max_connections
+        # `self.connections` includes this one. Health checks are still answered: they cost next to nothing, and
+        # an orchestrator that sees its liveness probe fail would restart the collector, which helps no one.
+        over = len(self.connections) > self.guard.max_connections and not self._is_health_check()
         if size > self.guard.max_header_bytes:
             warn("header", "refused a request header larger than %d bytes (431)", self.guard.max_header_bytes)
             self.app = _refusal_app(431, _header_too_large(self.guard.max_header_bytes))
@@ -194,6 +195,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self.app = self._real_app
         super().on_headers_complete()
         self._arm(self.guard.body_timeout, self._body_expired)
+
+    def _is_health_check(self) -> bool:
+        return self.parser.get_method() == b"GET" and self.url.split(b"?", 1)[0] == b"/healthz"
 
     def on_message_complete(self) -> None:
         super().on_message_complete()

@@ -205,6 +205,7 @@ def test_over_the_connection_limit_requests_get_a_clear_503(tmp_path: Path, star
         time.sleep(0.3)
         status, reply = c.request("POST", "/v1/events", orjson.dumps([{"event_id": "over"}]), timeout=5)
         assert status == 503 and "--max-connections" in str(reply["error"]), reply
+        assert c.request("GET", "/healthz", auth=False)[0] == 200  # liveness probes still get through
     finally:
         for s in hogs:
             s.close()

@@ -103,3 +103,43 @@ def test_otlp_refusals(body: bytes, ctype: str, status: int) -> None:
     with pytest.raises(PayloadError) as err:
         parse_otlp_traces(body, ctype)
     assert err.value.status == status
+
+
+def test_gzip_member_count_is_capped_and_many_members_are_not_copied_over_and_over() -> None:
+    raw = b'{"event_id": "a"}\n'
+    assert decode_body(gzip.compress(b"") * 9 + gzip.compress(raw), "gzip", 10_000, max_members=10) == raw
+    assert decode_body(gzip.compress(raw) + b"\0" * 7 + gzip.compress(raw), "gzip", 10_000, max_members=2) == raw * 2
+    with pytest.raises(PayloadError) as err:
+        decode_body(gzip.compress(b"") * 11, "gzip", 10_000, max_members=10)
+    assert err.value.status == 413 and "more than 10 gzip members" in err.value.message
+    # A member larger than one feed slice (64 KiB compressed) followed by another.
+    big = bytes(range(256)) * 2000
+    noisy = gzip.compress(big, compresslevel=0)
+    assert len(noisy) > 64 * 1024
+    assert decode_body(noisy + gzip.compress(raw), "gzip", 1_000_000) == big + raw
+
+
+@pytest.mark.parametrize("body", [
+    b"[" + b",".join([b"{}"] * 6) + b"]",
+    b"{}\n" * 6,
+])
+def test_more_records_than_the_limit_is_413(body: bytes) -> None:
+    assert parse_records(body, max_records=6)[1] == 6
+    with pytest.raises(PayloadError) as err:
+        parse_records(body, max_records=5)
+    assert err.value.status == 413 and "more than 5 records" in err.value.message
+
+
+def test_more_spans_than_the_limit_is_413() -> None:
+    body = orjson.dumps({"resourceSpans": [{"scopeSpans": [{"spans": [{"name": "a"}] * 3}]}]})
+    assert parse_otlp_traces(body, None, max_spans=3)[1] == 3
+    with pytest.raises(PayloadError) as err:
+        parse_otlp_traces(body, None, max_spans=2)
+    assert err.value.status == 413 and "spans" in err.value.message
+
+
+def test_payload_errors_survive_the_trip_from_a_worker_process() -> None:
+    import pickle
+
+    err = pickle.loads(pickle.dumps(PayloadError(413, "too big")))
+    assert (err.status, err.message) == (413, "too big")
