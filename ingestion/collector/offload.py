@@ -17,6 +17,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import os
+import threading
+import time
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
@@ -27,6 +30,21 @@ log = logging.getLogger("aiw.collector")
 
 def _warm() -> None:
     """Run once in each new worker so the first large body does not pay for the process start."""
+
+
+def _exit_with_parent(parent_pid: int) -> None:
+    """Worker initializer: end this worker once the collector is gone, even after `kill -9`.
+
+    A pool worker never sees end-of-file on its task queue (it holds a write end of that pipe itself), so
+    without this an orphaned worker would wait forever.
+    """
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(0.5)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="aiw-parent-watch", daemon=True).start()
 
 
 class BodyProcessor:
@@ -46,7 +64,8 @@ class BodyProcessor:
         if self._processes is None:
             # spawn, not fork: the collector has threads (commit, parse) that a fork would copy mid-operation.
             self._processes = ProcessPoolExecutor(max_workers=self.parse_workers,
-                                                  mp_context=multiprocessing.get_context("spawn"))
+                                                  mp_context=multiprocessing.get_context("spawn"),
+                                                  initializer=_exit_with_parent, initargs=(os.getpid(),))
         return self._processes
 
     async def start(self) -> None:

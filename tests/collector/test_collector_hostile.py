@@ -287,3 +287,28 @@ def test_a_large_legitimate_batch_is_stored_while_health_stays_fast(tmp_path: Pa
     assert_health_fast(latencies)
     assert c.stop() == 0
     assert [orjson.loads(x) for x in landed_lines(c.home)] == batch  # acknowledged = on disk, in order
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def test_parse_worker_processes_end_with_a_killed_collector(tmp_path: Path, started: list[Collector]) -> None:
+    c = _start(tmp_path, "--parse-workers", "2")
+    started.append(c)
+    assert c.proc is not None
+    children = _children(c.proc.pid)
+    assert len(children) >= 2  # the workers (and multiprocessing's resource tracker)
+    c.kill()  # SIGKILL: the collector cannot tell its workers anything
+    until = time.monotonic() + 10
+    while (alive := [p for p in children if Path(f"/proc/{p}").exists()]) and time.monotonic() < until:
+        time.sleep(0.2)
+    assert alive == [], f"orphaned worker processes {alive}"
