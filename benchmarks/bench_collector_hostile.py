@@ -235,8 +235,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="aiw-hostile-") as tmp:
         for name in ATTACKS if a.attack == "all" else [a.attack]:
             tries = []
-            for _ in range(a.tries):
-                t = Target(Path(tmp) / f"{name}-{len(tries)}", a.collector_arg, a.repo, a.nofile)  # a fresh collector per try
+            for _ in range(a.tries):  # a fresh collector per try
+                t = Target(Path(tmp) / f"{name}-{len(tries)}", a.collector_arg, a.repo, a.nofile)
                 try:
                     tries.append(one_try(t, ATTACKS[name], a))
                 finally:

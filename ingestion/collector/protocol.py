@@ -15,8 +15,9 @@ adds, per connection:
 - header size: more than `max_header_bytes` before the header ends -> 431 and closed, after reading at most one
   socket read past the limit;
 - connection limit: a request on a connection while more than `max_connections` are open -> 503 (JSON, with
-  `Retry-After`) and closed, except `GET /healthz`; connections beyond `drop_above` (just under the process's file descriptor limit)
-  are answered 503 at once and closed without being read, so the process never runs out of descriptors.
+  `Retry-After`) and closed, except `GET /healthz`; connections beyond `drop_above` (just under the process's
+  file descriptor limit) are answered 503 at once and closed without being read, so the process never runs
+  out of descriptors.
 
 The subclass relies on uvicorn's HttpToolsProtocol internals (parser callbacks, `self.connections`), which is
 why uvicorn is pinned exactly in pyproject.toml; tests/collector/test_collector_hostile.py exercises each guard.
