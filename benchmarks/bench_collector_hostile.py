@@ -10,7 +10,7 @@ resident memory growth.
 
 Attacks: an idle connection (sends nothing), a header sent one byte per 200 ms, a 100 MiB header without an end,
 `--connections` idle connections then a legitimate request, a body of 100,000 empty gzip members, a JSON array of
-1,000,000 empty objects.
+1,000,000 empty objects; and, for comparison, a legitimate batch of 90,000 records.
 
     python benchmarks/bench_collector_hostile.py                     # every attack, 3 tries each
     python benchmarks/bench_collector_hostile.py --attack gzip --tries 5 --json
@@ -173,6 +173,9 @@ def attack_connections(t: Target, a: argparse.Namespace) -> str:
 # and delay the prober thread, which would then measure the load generator rather than the collector.
 GZIP_MEMBERS = gzip.compress(b"") * 100_000
 MILLION_OBJECTS = b"[" + b",".join([b"{}"] * 1_000_000) + b"]"
+# Not hostile: the largest batch of real-looking records under the default limits (90,000, about 7 MB).
+LARGE_BATCH = json.dumps([{"event_id": f"big-{i}", "session_id": f"s{i % 7}", "prompt_tokens": i,
+                           "model_id": "gpt-4o"} for i in range(90_000)]).encode()
 
 
 def attack_gzip(t: Target, a: argparse.Namespace) -> str:
@@ -183,9 +186,14 @@ def attack_array(t: Target, a: argparse.Namespace) -> str:
     return t.post(MILLION_OBJECTS, {"Content-Type": "application/json"})
 
 
+def attack_large_batch(t: Target, a: argparse.Namespace) -> str:
+    return t.post(LARGE_BATCH, {"Content-Type": "application/json"})
+
+
 ATTACKS: dict[str, Callable[[Target, argparse.Namespace], str]] = {
     "idle": attack_idle, "slow-header": attack_slow_header, "big-header": attack_big_header,
     "connections": attack_connections, "gzip": attack_gzip, "array": attack_array,
+    "large-batch": attack_large_batch,
 }
 
 
