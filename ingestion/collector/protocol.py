@@ -139,7 +139,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if len(self.connections) > self.guard.drop_above:
             # Close to the descriptor limit: do not parse this one. Answer, send FIN, discard what the client
             # already sent (closing with unread data would reset the connection and lose the answer), and close
-            # within a second at the latest.
+            # after _DROP_LINGER_S; when descriptors are nearly gone, close at once.
             warn("drop", "%d connections open, more than the descriptor budget of %d: answering 503 at once",
                  len(self.connections), self.guard.drop_above)
             self._dropping = True
