@@ -189,6 +189,19 @@ def cmd_sql(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_accept_load(args: argparse.Namespace) -> int:
+    from orchestration.defs.lake.checks import accept_load
+
+    layout = Layout.from_env(args.home)
+    try:
+        entry = accept_load(layout, args.load_id, args.reason)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    _say(f"load {entry['load_id']} accepted ({entry['reason']}); re-run the load date (aiw run) to build the marts")
+    return 0
+
+
 def _print_table(columns: list[str], rows: list[tuple]) -> None:
     def fmt(v: object) -> str:
         if v is None:
@@ -359,6 +372,11 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--keep-data", action="store_true",
                        help="reuse the landing files of the last run in --workdir instead of generating them")
     bench.set_defaults(func=cmd_bench)
+
+    accept = sub.add_parser("accept-load", help="let one load through the quarantine threshold (it is recorded)")
+    accept.add_argument("load_id", help="the load id, as in the check's description or lake_manifest.load_id")
+    accept.add_argument("--reason", required=True, help="why (kept in AIW_HOME/lake/accepted_loads.jsonl)")
+    accept.set_defaults(func=cmd_accept_load)
 
     report = sub.add_parser("report", help="write one self-contained HTML report with charts of the marts")
     report.add_argument("--output", help="HTML file to write (default: $AIW_HOME/reports/report.html)")
