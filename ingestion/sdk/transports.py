@@ -29,10 +29,12 @@ class TransportError(Exception):
     configuration is fixed.
     """
 
-    def __init__(self, message: str, *, retryable: bool = True, rejected: bool = False) -> None:
+    def __init__(self, message: str, *, retryable: bool = True, rejected: bool = False,
+                 status: int | None = None) -> None:
         super().__init__(message)
         self.retryable = retryable and not rejected
         self.rejected = rejected
+        self.status = status  # the HTTP status, when there was one
 
 
 class Transport(Protocol):
@@ -127,7 +129,8 @@ class HttpTransport:
 
     Redirects are never followed (a 3xx is a retryable failure: the batch is retried, then spilled). A batch
     whose JSON would exceed `max_body_bytes` (the collector's limit, default 10 MiB) goes out as several
-    requests; a single record over the limit is rejected (not retryable).
+    requests, and a batch the collector still answers 413 is halved until it fits; a single record over
+    the limit is rejected (not retryable).
     """
 
     # Statuses worth retrying: the collector or a proxy is overloaded or restarting.
@@ -148,7 +151,19 @@ class HttpTransport:
     def send_ndjson(self, data: bytes, count: int) -> None:
         """POST one batch given as NDJSON, re-framed as the JSON array(s) the collector documents."""
         for chunk in self._chunks(data.splitlines()):
-            self._post(b"[" + b",".join(chunk) + b"]", len(chunk))
+            self._post_chunk(chunk)
+
+    def _post_chunk(self, lines: list[bytes]) -> None:
+        """POST lines as one JSON array; on a 413 (the collector's limit is lower than `max_body_bytes`),
+        send each half separately, down to one record (which is then rejected)."""
+        try:
+            self._post(b"[" + b",".join(lines) + b"]", len(lines))
+        except TransportError as exc:
+            if exc.status != 413 or len(lines) < 2:
+                raise
+            half = len(lines) // 2
+            self._post_chunk(lines[:half])
+            self._post_chunk(lines[half:])
 
     def _chunks(self, lines: list[bytes]) -> list[list[bytes]]:
         """Lines grouped so that each JSON array stays within the body limit (brackets and commas counted)."""
@@ -187,6 +202,6 @@ class HttpTransport:
             detail = exc.read(300).decode("utf-8", "replace")
             raise TransportError(f"collector answered {exc.code} for {count} records: {detail}",
                                  retryable=exc.code in self.RETRYABLE_STATUS,
-                                 rejected=exc.code in self.REJECTED_STATUS) from exc
+                                 rejected=exc.code in self.REJECTED_STATUS, status=exc.code) from exc
         except (urllib.error.URLError, OSError, TimeoutError) as exc:
             raise TransportError(f"collector at {self.url} unreachable: {exc}") from exc

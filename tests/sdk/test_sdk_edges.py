@@ -17,7 +17,8 @@ from pathlib import Path
 import openai
 import pytest
 
-from ingestion.sdk import BatchEmitter, HttpTransport, TransportError, instrument_openai, tracking_context
+from ingestion.sdk import (BatchEmitter, HttpTransport, TransportError, instrument_openai, track_interaction,
+                          tracking_context)
 from ingestion.sdk.spill import SpillDir
 from tests.sdk.conftest import FakeOpenAI, MemoryTransport
 
@@ -190,6 +191,17 @@ def test_an_oversize_batch_is_split_to_the_collectors_limit(collector, tmp_path)
     assert max(collector.body_sizes) <= 20_000 and len(collector.body_sizes) >= 5
 
 
+def test_a_collector_limit_lower_than_configured_is_found_by_halving(collector, tmp_path):
+    collector.max_body_bytes = 20_000  # the SDK still believes the default 10 MiB
+    em = BatchEmitter(HttpTransport(collector.url, collector.TOKEN), spill_dir=tmp_path, batch_size=100,
+                      at_exit=False)
+    for i in range(100):
+        em.emit({"event_id": f"e_{i:03d}", "pad": "p" * 900})
+    stats = em.close()
+    assert ids(collector.accepted) == sorted(f"e_{i:03d}" for i in range(100))
+    assert (stats.sent, stats.spilled, stats.rejected) == (100, 0, 0)
+
+
 # -- the caller's call is never altered and never raises because of the SDK ---------------------------
 
 @pytest.fixture
@@ -224,6 +236,9 @@ def test_non_string_ids_and_none_text_do_not_break_the_call(fake_openai, sink):
     assert em.flush(timeout=5)
     (event,) = transport.records
     assert (event["user_id"], event["session_id"]) == ("42", "7")
+    direct = track_interaction(feature_id=3, model_id="gpt-4o-mini", session_id=9, user_id=42,
+                               total_latency_ms=1.0, emitter=em)
+    assert (direct["feature_id"], direct["session_id"], direct["user_id"]) == ("3", "9", "42")
 
 
 def test_an_unwritable_aiw_home_never_raises_on_a_call(fake_openai, tmp_path, monkeypatch):
