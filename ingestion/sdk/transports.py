@@ -129,8 +129,8 @@ class HttpTransport:
 
     Redirects are never followed (a 3xx is a retryable failure: the batch is retried, then spilled). A batch
     whose JSON would exceed `max_body_bytes` (the collector's limit, default 10 MiB) goes out as several
-    requests, and a batch the collector still answers 413 is halved until it fits; a single record over
-    the limit is rejected (not retryable).
+    requests, and a batch the collector still answers 413 is halved until it fits. A record over the limit
+    can never be sent: the others of its batch are, and the batch is then reported rejected.
     """
 
     # Statuses worth retrying: the collector or a proxy is overloaded or restarting.
@@ -150,8 +150,12 @@ class HttpTransport:
 
     def send_ndjson(self, data: bytes, count: int) -> None:
         """POST one batch given as NDJSON, re-framed as the JSON array(s) the collector documents."""
-        for chunk in self._chunks(data.splitlines()):
+        chunks, oversize = self._chunks(data.splitlines())
+        for chunk in chunks:
             self._post_chunk(chunk)
+        if oversize:  # the others went through; this batch is still refused (resending it is safe: dedupe)
+            raise TransportError(f"{len(oversize)} record(s) of up to {max(oversize)} bytes are larger than the "
+                                 f"collector's limit of {self.max_body_bytes} bytes", rejected=True)
 
     def _post_chunk(self, lines: list[bytes]) -> None:
         """POST lines as one JSON array; on a 413 (the collector's limit is lower than `max_body_bytes`),
@@ -165,17 +169,19 @@ class HttpTransport:
             self._post_chunk(lines[:half])
             self._post_chunk(lines[half:])
 
-    def _chunks(self, lines: list[bytes]) -> list[list[bytes]]:
-        """Lines grouped so that each JSON array stays within the body limit (brackets and commas counted)."""
+    def _chunks(self, lines: list[bytes]) -> tuple[list[list[bytes]], list[int]]:
+        """Lines grouped so that each JSON array stays within the body limit (brackets and commas counted),
+        and the sizes of the records that can never fit."""
         chunks: list[list[bytes]] = []
+        oversize: list[int] = []
         current: list[bytes] = []
         size = 2
         for line in lines:
             if not line.strip():
                 continue
             if len(line) + 2 > self.max_body_bytes:
-                raise TransportError(f"one record of {len(line)} bytes is larger than the collector's limit of "
-                                     f"{self.max_body_bytes} bytes", rejected=True)
+                oversize.append(len(line))
+                continue
             if current and size + len(line) + 1 > self.max_body_bytes:
                 chunks.append(current)
                 current, size = [], 2
@@ -183,7 +189,7 @@ class HttpTransport:
             size += len(line) + 1
         if current:
             chunks.append(current)
-        return chunks
+        return chunks, oversize
 
     def _post(self, payload: bytes, count: int) -> None:
         body = gzip.compress(payload, compresslevel=5)
