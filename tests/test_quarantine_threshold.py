@@ -28,7 +28,8 @@ def test_a_bad_load_does_not_block_a_later_clean_load_of_the_same_date(layout):
     assert good.load_id != bad.load_id and (good.lines, good.quarantined) == (5000, 0)
     second = _check(layout, [good])
     assert second.passed, second.description
-    assert (second.metadata["lines"].value, second.metadata["quarantined"].value) == (5000, 0)  # this load's figures only
+    # This load's figures only, not the date's.
+    assert (second.metadata["lines"].value, second.metadata["quarantined"].value) == (5000, 0)
 
 
 def test_a_rerun_without_new_files_keeps_the_verdict_until_an_operator_accepts_the_load(layout, capsys):

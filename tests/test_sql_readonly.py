@@ -61,14 +61,15 @@ def test_every_write_and_outside_read_is_refused_and_nothing_is_written(home, ca
     landing = home.landing_dir("native") / "2026-11-21"
     attempts = {
         "copy to a file": f"copy (select 1) to '{root}/out.csv'",
-        "copy into the lake": f"copy (select 1 as event_id) to '{home.raw_interactions}/load_date=2026-11-21/x.parquet'",
+        "copy into the lake":
+            f"copy (select 1 as event_id) to '{home.raw_interactions}/load_date=2026-11-21/x.parquet'",
         "export database": f"export database '{root}/exported'",
         "attach": f"attach '{other}' as o",
         "attach and modify": f"attach '{other}' as o; insert into o.t values (2)",
         "wipe the alert log": f"copy (select 1 as key where false) to '{home.alerts}/alert_log.jsonl' (format json)",
         "plant a landing file": f"copy (select 'x' as event_id) to '{landing}/planted.ndjson' (format json)",
         "read any file": "select * from read_text('/etc/passwd')",
-        "read a lake file by path is fine, but not a landing file": f"select * from read_text('{home.landing}')",
+        "read the landing directory": f"select * from read_text('{home.landing}')",
         "turn external access back on": "set enable_external_access = true",
         "install an extension": "install httpfs",
         "load an extension": "load httpfs",

@@ -17,8 +17,14 @@ from pathlib import Path
 import openai
 import pytest
 
-from ingestion.sdk import (BatchEmitter, HttpTransport, TransportError, instrument_openai, track_interaction,
-                          tracking_context)
+from ingestion.sdk import (
+    BatchEmitter,
+    HttpTransport,
+    TransportError,
+    instrument_openai,
+    track_interaction,
+    tracking_context,
+)
 from ingestion.sdk.spill import SpillDir
 from tests.sdk.conftest import FakeOpenAI, MemoryTransport
 
