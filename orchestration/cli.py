@@ -79,16 +79,24 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _open_for_sql(layout: Layout, wait_seconds: float = 30.0):  # noqa: ANN202
+    """A locked-down read-only session: the warehouse, plus the lake and the alert log as views.
+
+    Once the views exist, external access is switched off (files outside the lake directories and the
+    alert log cannot be read; ATTACH, COPY and EXPORT cannot reach any file) and the configuration is
+    locked (no SET can undo that). Extensions are never installed or loaded automatically.
+    """
     import duckdb
 
     from ingestion.lake import _parquet_has_files
 
     if not layout.warehouse.exists():
         raise SystemExit(f"no warehouse at {layout.warehouse}: run `aiw run` (or `aiw demo`) first")
+    no_extensions = {"autoinstall_known_extensions": False, "autoload_known_extensions": False,
+                     "allow_community_extensions": False}
     deadline = time.monotonic() + wait_seconds
     while True:
         try:
-            con = duckdb.connect(str(layout.warehouse), read_only=True)
+            con = duckdb.connect(str(layout.warehouse), read_only=True, config=no_extensions)
             break
         except duckdb.IOException:
             if time.monotonic() > deadline:
@@ -97,32 +105,79 @@ def _open_for_sql(layout: Layout, wait_seconds: float = 30.0):  # noqa: ANN202
     # The lake and the alert log as read-only views, so one SQL session sees everything.
     views = {"lake_raw_interactions": layout.raw_interactions, "lake_raw_feedback": layout.raw_feedback,
              "lake_quarantine": layout.quarantine}
+    readable_dirs: list[str] = []
+    readable_files: list[str] = []
     for name, directory in views.items():
         if _parquet_has_files(directory):
             con.execute(f"create temp view {name} as select * from read_parquet('{directory}/**/*.parquet', "
                         "hive_partitioning = true, union_by_name = true)")
+            readable_dirs.append(f"{directory}/")
     if _parquet_has_files(layout.manifest):
         con.execute(f"create temp view lake_manifest as select * from read_parquet('{layout.manifest}/*.parquet')")
+        readable_dirs.append(f"{layout.manifest}/")
     alert_log = layout.alerts / "alert_log.jsonl"
     if alert_log.exists() and alert_log.stat().st_size:
         con.execute(f"create temp view alert_log as select * from read_json('{alert_log}', format='newline_delimited')")
+        readable_files.append(str(alert_log))
+    # The views read their files when queried, so those paths stay allowed. DuckDB would also let a
+    # statement write there; only single SELECT statements reach this connection (see _read_only_statement).
+    con.execute("set allowed_directories = ?", [readable_dirs])
+    con.execute("set allowed_paths = ?", [readable_files])
+    con.execute("set enable_external_access = false")
+    con.execute("set lock_configuration = true")
     return con
+
+
+def _read_only_statement(query: str) -> str | None:
+    """Why `query` is not one read-only statement (one line), or None when it is a single SELECT/EXPLAIN."""
+    import duckdb
+
+    try:
+        statements = duckdb.extract_statements(query)
+    except duckdb.Error as exc:
+        return str(exc).splitlines()[0]
+    if len(statements) != 1:
+        return f"aiw sql runs exactly one statement per call, got {len(statements)}"
+    kind = statements[0].type
+    if kind == duckdb.StatementType.EXPLAIN:
+        inner = query.strip().rstrip(";").split(None, 1)[1:] or [""]
+        inner_text = inner[0]
+        if inner_text.lower().startswith("analyze"):
+            inner_text = inner_text[len("analyze"):]
+        try:
+            inner_statements = duckdb.extract_statements(inner_text)
+        except duckdb.Error:
+            inner_statements = []
+        if len(inner_statements) == 1 and inner_statements[0].type == duckdb.StatementType.SELECT:
+            return None
+        return "aiw sql is read-only: EXPLAIN only of a SELECT"
+    if kind != duckdb.StatementType.SELECT:
+        name = str(kind).rsplit(".", 1)[-1]
+        return (f"aiw sql is read-only: a {name} statement is refused (only SELECT, DESCRIBE, SHOW, SUMMARIZE, "
+                "EXPLAIN); it cannot write files, attach databases or change settings")
+    return None
 
 
 def cmd_sql(args: argparse.Namespace) -> int:
     import duckdb
 
     layout = Layout.from_env(args.home)
+    refusal = _read_only_statement(args.query)
+    if refusal:
+        print(f"error: {refusal}", file=sys.stderr)
+        return 2
     con = _open_for_sql(layout)
     try:
         rel = con.sql(args.query)
+        if rel is None:
+            return 0
+        columns = rel.columns
+        rows = rel.fetchall()
     except duckdb.Error as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)  # one line, whatever DuckDB printed
         return 2
-    if rel is None:
-        return 0
-    columns = rel.columns
-    rows = rel.fetchall()
+    finally:
+        con.close()
     if args.format == "csv":
         writer = csv.writer(sys.stdout)
         writer.writerow(columns)
@@ -131,6 +186,19 @@ def cmd_sql(args: argparse.Namespace) -> int:
         print(json.dumps([dict(zip(columns, r, strict=False)) for r in rows], default=str, indent=2))
     else:
         _print_table(columns, rows)
+    return 0
+
+
+def cmd_accept_load(args: argparse.Namespace) -> int:
+    from orchestration.defs.lake.checks import accept_load
+
+    layout = Layout.from_env(args.home)
+    try:
+        entry = accept_load(layout, args.load_id, args.reason)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    _say(f"load {entry['load_id']} accepted ({entry['reason']}); re-run the load date (aiw run) to build the marts")
     return 0
 
 
@@ -304,6 +372,11 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--keep-data", action="store_true",
                        help="reuse the landing files of the last run in --workdir instead of generating them")
     bench.set_defaults(func=cmd_bench)
+
+    accept = sub.add_parser("accept-load", help="let one load through the quarantine threshold (it is recorded)")
+    accept.add_argument("load_id", help="the load id, as in the check's description or lake_manifest.load_id")
+    accept.add_argument("--reason", required=True, help="why (kept in AIW_HOME/lake/accepted_loads.jsonl)")
+    accept.set_defaults(func=cmd_accept_load)
 
     report = sub.add_parser("report", help="write one self-contained HTML report with charts of the marts")
     report.add_argument("--output", help="HTML file to write (default: $AIW_HOME/reports/report.html)")

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import functools
 import inspect
+import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from ingestion.sdk.emitter import BatchEmitter
@@ -22,11 +23,19 @@ from ingestion.sdk.stream import StreamTracker
 from ingestion.sdk.tracking import context_fields, track_interaction
 
 _MARK = "_aiw_instrumented"
+log = logging.getLogger("ingestion.sdk")
+
+# Per-request fields that are ids: coerced to strings (`user_id=42` is an id, not an error).
+_ID_FIELDS = ("feature_id", "session_id", "user_id", "routing_strategy", "provider")
 
 
 def messages_text(messages: Iterable[Any] | None) -> str | None:
-    """The text of chat messages, for hashing only (content strings and text parts, in order)."""
-    if not messages:
+    """The text of chat messages, for hashing only (content strings and text parts, in order).
+
+    Only a list or tuple is read: a generator or other one-shot iterable belongs to the provider, which
+    must receive every message, so its prompt is left unhashed (null `prompt_hash`).
+    """
+    if not messages or not isinstance(messages, Sequence) or isinstance(messages, (str, bytes)):
         return None
     parts: list[str] = []
     for message in messages:
@@ -34,8 +43,18 @@ def messages_text(messages: Iterable[Any] | None) -> str | None:
         if isinstance(content, str):
             parts.append(content)
         elif isinstance(content, list):
-            parts.extend(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text")
+            parts.extend(text for p in content if isinstance(p, dict) and p.get("type") == "text"
+                         and isinstance(text := p.get("text"), str))
     return "\n".join(parts)
+
+
+def _quietly(what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """Run an SDK step inside the caller's call: log a failure, never raise it into the application."""
+    try:
+        return fn(*args, **kwargs)
+    except Exception:
+        log.warning("aiw: could not %s; the call itself is unaffected", what, exc_info=True)
+        return None
 
 
 def _response_text(response: Any) -> str | None:
@@ -80,7 +99,7 @@ def instrument_openai(client: Any, *, feature_id: str, session_id: str | None = 
 
     def fields(kwargs: dict[str, Any], event_id: str, started_ms: int) -> dict[str, Any]:
         out = {**defaults, **{k: v for k, v in context_fields().items() if v is not None}}
-        out = {k: v for k, v in out.items() if v is not None}
+        out = {k: (str(v) if k in _ID_FIELDS else v) for k, v in out.items() if v is not None}
         out.setdefault("session_id", "s_" + event_id[2:])
         out.update(model_id=str(kwargs.get("model", "unknown")), event_id=event_id, timestamp_ms=started_ms,
                    prompt=messages_text(kwargs.get("messages")), emitter=emitter)
@@ -106,40 +125,55 @@ def instrument_openai(client: Any, *, feature_id: str, session_id: str | None = 
                               stream_chunks_received=result.chunks, response=result.response_prefix or None,
                               is_error=result.error is not None)
 
-        return StreamTracker(stream, started_at=started, on_finish=finish, hide_usage_chunk=hide)
+        return StreamTracker(stream, started_at=started, on_finish=lambda r: _quietly("record a stream", finish, r),
+                             hide_usage_chunk=hide)
+
+    def begin(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[dict[str, Any], bool, bool,
+                                                                      dict[str, Any] | None]:
+        """The provider's kwargs (with include_usage when asked) and the event fields; on any SDK failure,
+        the caller's own kwargs and no event."""
+        try:
+            sent, stream, hide = prepare(kwargs)
+            return sent, stream, hide, fields(sent, new_id("e_"), now_ms())
+        except Exception:
+            log.warning("aiw: could not prepare the event for this call; it is not recorded", exc_info=True)
+            return kwargs, bool(kwargs.get("stream")) if isinstance(kwargs, dict) else False, False, None
+
+    def after(response: Any, base: dict[str, Any] | None, started: float, stream: bool, hide: bool) -> Any:
+        if base is None:
+            return response
+        if stream:
+            wrapped = _quietly("track a stream", wrap_stream, response, base, started, hide)
+            return response if wrapped is None else wrapped
+        _quietly("record a call", record_response, response, base, started)
+        return response
 
     if _is_async(client, original):
         @functools.wraps(original)
         async def create_async(*args: Any, **kwargs: Any) -> Any:
-            kwargs, stream, hide = prepare(kwargs)
-            base = fields(kwargs, new_id("e_"), now_ms())
+            kwargs, stream, hide, base = begin(args, kwargs)
             started = time.monotonic()
             try:
                 response = await original(*args, **kwargs)
             except Exception:
-                record_error(base, started)
+                if base is not None:
+                    _quietly("record a failed call", record_error, base, started)
                 raise
-            if stream:
-                return wrap_stream(response, base, started, hide)
-            record_response(response, base, started)
-            return response
+            return after(response, base, started, stream, hide)
 
         completions.create = create_async
     else:
         @functools.wraps(original)
         def create(*args: Any, **kwargs: Any) -> Any:
-            kwargs, stream, hide = prepare(kwargs)
-            base = fields(kwargs, new_id("e_"), now_ms())
+            kwargs, stream, hide, base = begin(args, kwargs)
             started = time.monotonic()
             try:
                 response = original(*args, **kwargs)
             except Exception:
-                record_error(base, started)
+                if base is not None:
+                    _quietly("record a failed call", record_error, base, started)
                 raise
-            if stream:
-                return wrap_stream(response, base, started, hide)
-            record_response(response, base, started)
-            return response
+            return after(response, base, started, stream, hide)
 
         completions.create = create
     setattr(completions, _MARK, True)

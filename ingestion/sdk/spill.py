@@ -26,6 +26,7 @@ import orjson
 from ingestion.sdk.transports import ndjson
 
 SUFFIX = ".ndjson"
+REJECTED_DIR = "rejected"  # batches the destination refused for good, each with <name>.reason.txt
 
 
 class SpillFile:
@@ -50,6 +51,23 @@ class SpillFile:
             finally:
                 self._close()
 
+    def reject(self, reason: str) -> Path:
+        """The destination refused the batch for good: move it to `rejected/` with its reason beside it,
+        so it never blocks the batches after it and an operator can look at it (and resend it by hand)."""
+        rejected = self.path.parent / REJECTED_DIR
+        rejected.mkdir(exist_ok=True)
+        target = rejected / self.path.name
+        (rejected / (self.path.name + ".reason.txt")).write_text(reason.rstrip() + "\n", encoding="utf-8")
+        if self._fd is not None:
+            os.fsync(self._fd)
+        os.replace(self.path, target)
+        self._close()
+        return target
+
+    def forget_in_child(self) -> None:
+        """In a forked child: drop our copy of the descriptor; the parent keeps the file and its lock."""
+        self._close()
+
     def _close(self) -> None:
         if self._fd is not None:
             os.close(self._fd)  # closing the last descriptor releases the flock
@@ -61,13 +79,21 @@ class SpillDir:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
-        self.path.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            pass  # unwritable (a read-only AIW_HOME): journal() raises OSError, which the emitter handles
+        self.after_fork()
+
+    def after_fork(self) -> None:
+        """New name parts, so a forked child never reuses its parent's file names."""
         self._seq = itertools.count()
         self._nonce = os.urandom(3).hex()
 
     def journal(self, records: list[dict[str, Any]], data: bytes | None = None) -> SpillFile:
         """Write a batch (`data`: its NDJSON, when already encoded) under a new name, locked until
         `delivered()` or `keep()`."""
+        self.path.mkdir(parents=True, exist_ok=True)  # again: it may have been unwritable, or removed
         name = f"batch-{time.time_ns()}-{os.getpid()}-{self._nonce}-{next(self._seq):08d}{SUFFIX}"
         final = self.path / name
         tmp = self.path / f".{name}.tmp"
@@ -90,6 +116,8 @@ class SpillDir:
         Files another live emitter holds are skipped. Partial temp files of a writer that died are removed:
         their batch never left memory, so nothing in them was promised to anyone.
         """
+        if not self.path.is_dir():
+            return
         for tmp in sorted(self.path.glob(".*.tmp")):
             fd = self._try_lock(tmp)
             if fd is not None:

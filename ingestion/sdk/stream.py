@@ -11,6 +11,7 @@ asked for), so wrapping a stream changes nothing for the code reading it. It mea
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -187,6 +188,12 @@ class StreamTracker:
             tokens_estimated=self._usage is None,
             estimated_completion_tokens=self._content_chunks if self._usage is None else None)
         self.result = result
+        try:
+            self._record(result, error, tokens)
+        except Exception:  # recording is the SDK's business: the caller's iteration goes on untouched
+            logging.getLogger("ingestion.sdk").warning("aiw: could not record a stream", exc_info=True)
+
+    def _record(self, result: StreamResult, error: BaseException | None, tokens: dict[str, Any]) -> None:
         if self._on_finish is not None:
             self._on_finish(result)
         elif self._track_fields:

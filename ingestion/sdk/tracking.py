@@ -131,6 +131,12 @@ def track_interaction(
     an unknown model or missing tokens give a null cost, never an exception. `prompt` and `response` are
     only hashed (a scrubbed prefix), never stored. `timestamp_ms` is the call start (default: now).
     """
+    # Ids are strings in the contract; a producer passing `user_id=42` means the id "42".
+    feature_id, model_id, session_id = str(feature_id), str(model_id), str(session_id)
+    user_id = None if user_id is None else str(user_id)
+    model_version = None if model_version is None else str(model_version)
+    trace_id = None if trace_id is None else str(trace_id)
+    event_id = None if event_id is None else str(event_id)
     if usage is not None:
         counts = usage_tokens(usage)
         prompt_tokens = prompt_tokens if prompt_tokens is not None else counts.get("prompt_tokens")

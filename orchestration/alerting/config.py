@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ingestion.layout import Layout
-from orchestration.alerting.http import RetryPolicy
+from orchestration.alerting.http import RetryPolicy, validate_url
 from orchestration.alerting.sinks import JsonLinesSink, LogSink, Sink, SlackSink, WebhookSink
 
 CONFIG_ENV = "AIW_ALERTS_CONFIG"
@@ -55,8 +55,14 @@ def _policy(raw: Mapping[str, Any]) -> RetryPolicy:
 def _secret(env: Mapping[str, str], var: str | None, sink: str) -> tuple[str | None, str]:
     if not var:
         raise ValueError(f"alert sink {sink!r} needs url_env = \"<ENV VAR holding the URL>\" (never the URL itself)")
-    value = env.get(var) or None
-    return value, ("" if value else f"{var} is not set")
+    value = (env.get(var) or "").strip() or None
+    if value is None:
+        return None, f"{var} is not set"
+    problem = validate_url(value)
+    if problem:
+        # Checked once here, reported on every delivery as this one line (never the URL: it is the secret).
+        return None, f"{var} {problem}"
+    return value, ""
 
 
 def _from_file(layout: Layout, path: Path, logger: Any, env: Mapping[str, str]) -> SinkConfig:
@@ -96,7 +102,9 @@ def load_sinks(layout: Layout, logger: Any = None, env: Mapping[str, str] = os.e
     policy = RetryPolicy()
     sinks: list[Sink] = [JsonLinesSink(layout.alerts / "alerts.jsonl"), LogSink(logger)]
     if env.get(WEBHOOK_URL_ENV):
-        sinks.append(WebhookSink("webhook", env[WEBHOOK_URL_ENV], policy=policy))
+        url, missing = _secret(env, WEBHOOK_URL_ENV, "webhook")
+        sinks.append(WebhookSink("webhook", url, policy=policy, missing=missing))
     if env.get(SLACK_URL_ENV):
-        sinks.append(SlackSink("slack", env[SLACK_URL_ENV], policy=policy))
+        url, missing = _secret(env, SLACK_URL_ENV, "slack")
+        sinks.append(SlackSink("slack", url, policy=policy, missing=missing))
     return SinkConfig(sinks, policy, "environment")

@@ -11,6 +11,7 @@ import datetime as dt
 import fcntl
 import json
 import os
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -22,7 +23,7 @@ import duckdb
 from ingestion.layout import Layout
 from orchestration.alerting.config import load_sinks
 from orchestration.alerting.http import RetryPolicy
-from orchestration.alerting.sinks import DELIVERED, Sink
+from orchestration.alerting.sinks import DELIVERED, Sink, WebhookSink
 
 
 @dataclass(frozen=True)
@@ -157,6 +158,15 @@ def open_warehouse_read_only(layout: Layout) -> duckdb.DuckDBPyConnection | None
         return None  # dbt is writing; the next tick will see the result
 
 
+# A delivery an evaluation has claimed and is sending now, outside the alert-log lock. Another evaluation
+# leaves it alone until the claim is older than `_claim_seconds(policy)` (its owner died mid-delivery).
+PENDING = "pending"
+
+
+def _claim_seconds(policy: RetryPolicy) -> float:
+    return policy.evaluation_budget_seconds + policy.delivery_deadline_seconds + 60
+
+
 @dataclass
 class LoggedAlert:
     """What the alert log knows about one alert key: the alert as fired and the latest status per sink."""
@@ -165,17 +175,29 @@ class LoggedAlert:
     deliveries: dict[str, str] = field(default_factory=dict)
     attempts: dict[str, int] = field(default_factory=dict)
     last_attempt: dict[str, str] = field(default_factory=dict)
+    claimed_at: dict[str, str] = field(default_factory=dict)
 
-    def pending(self) -> list[str]:
-        """Sinks tried when the alert fired that have neither delivered it nor been given up on."""
-        return [s for s, status in self.deliveries.items() if status.startswith("failed")]
+    def pending(self, now: dt.datetime | None = None, claim_seconds: float = 0.0) -> list[str]:
+        """Sinks that have neither delivered the alert nor been given up on: failed ones, and claims older
+        than `claim_seconds` (an evaluation that died while sending). Without `now`, every claim counts."""
+        out = []
+        for sink, status in self.deliveries.items():
+            if status.startswith("failed"):
+                out.append(sink)
+            elif status.startswith(PENDING):
+                claimed = self.claimed_at.get(sink)
+                if now is None or not claimed or (
+                        now - dt.datetime.fromisoformat(claimed)).total_seconds() >= claim_seconds:
+                    out.append(sink)
+        return out
 
 
 class AlertLog:
-    """Append-only JSON lines: one `fired` line per alert, then a `retry` line per later delivery attempt.
+    """Append-only JSON lines: one `fired` line per alert, then lines with later delivery statuses.
 
     Folding the lines in order gives, per alert key, the latest status of every sink; a sink whose
-    latest status is `failed: ...` is retried on the next evaluation, and only that sink.
+    latest status is `failed: ...` is retried on the next evaluation, and only that sink. A `pending`
+    status is a claim written (under the lock) before a delivery that then runs without the lock.
     """
 
     def __init__(self, layout: Layout) -> None:
@@ -200,16 +222,23 @@ class AlertLog:
             for line in fh:
                 if not line.strip():
                     continue
-                record = json.loads(line)
-                key = record["key"]
+                try:
+                    record = json.loads(line)
+                    key = record["key"]
+                except (ValueError, KeyError, TypeError):
+                    continue  # a torn last line (a crash mid-append): the alerts before it are intact
                 if key not in logged:
                     alert = Alert(key, record["kind"], record["title"], record["details"], record["fired_at"])
                     logged[key] = LoggedAlert(alert)
                 entry = logged[key]
                 for sink, status in record.get("deliveries", {}).items():
                     entry.deliveries[sink] = status
+                    at = record.get("attempted_at") or record["fired_at"]
+                    if status.startswith(PENDING):
+                        entry.claimed_at[sink] = at
+                        continue
                     entry.attempts[sink] = entry.attempts.get(sink, 0) + 1
-                    entry.last_attempt[sink] = record.get("attempted_at") or record["fired_at"]
+                    entry.last_attempt[sink] = at
         return logged
 
     def fired_keys(self) -> set[str]:
@@ -218,24 +247,36 @@ class AlertLog:
     def append(self, alert: Alert, deliveries: dict[str, str], event: str = "fired", at: str = "") -> None:
         record = {**alert.to_json(), "event": event, "attempted_at": at or alert.fired_at, "deliveries": deliveries}
         with open(self.path, "a", encoding="utf-8") as fh:
-            fh.write(json.dumps(record) + "\n")
+            fh.write(json.dumps(record, default=str) + "\n")
             fh.flush()
             os.fsync(fh.fileno())
 
 
 class _Breaker:
-    """Stops calling a sink for the rest of one evaluation once it failed (after its own retries).
+    """Stops calling a sink for the rest of one evaluation once it failed (after its own retries), and stops
+    calling any sink once the evaluation's time budget is spent (those deliveries wait for the next tick).
 
     Without this, a webhook that is down would cost every alert of the tick its full retry budget.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, policy: RetryPolicy) -> None:
         self.down: dict[str, str] = {}
+        self.policy = policy
+        self.budget_end = time.monotonic() + policy.evaluation_budget_seconds
 
     def deliver(self, sink: Sink, alert: Alert) -> str:
         if sink.name in self.down:
             return f"failed: not tried, {sink.name} failed earlier in this evaluation ({self.down[sink.name]})"
-        status = sink.deliver(alert)
+        if time.monotonic() >= self.budget_end:
+            return (f"failed: not tried, this evaluation's time budget of "
+                    f"{self.policy.evaluation_budget_seconds:g} s was used up (next tick)")
+        try:
+            if isinstance(sink, WebhookSink):
+                status = sink.deliver(alert, deadline=self.budget_end)
+            else:
+                status = sink.deliver(alert)
+        except Exception as exc:  # a sink that raises must not stop the others, nor the evaluation
+            status = f"failed: {sink.name} raised {type(exc).__name__}"
         if status != DELIVERED:
             self.down[sink.name] = status.removeprefix("failed: ")
         return status
@@ -263,56 +304,84 @@ def evaluate(layout: Layout, rules: dict[str, Rule] | None = None, sinks: list[S
              now: dt.datetime | None = None, logger: Any = None, policy: RetryPolicy | None = None) -> Evaluation:
     """Retry deliveries that failed before, then fire every alert that holds and has not fired before.
 
+    Never raises for a sink or its configuration (a broken config skips the evaluation with the reason).
+    In three steps, so that a slow receiver never holds the alert-log lock: (1) under the lock, decide
+    what to send and write it down as `pending`; (2) deliver, without the lock, within the policy's
+    deadlines; (3) under the lock, write each outcome.
+
     `sinks` and `policy` default to the configured ones (orchestration/alerting/config.py); `logger`
     is where the log sink writes (a Dagster context log inside a sensor).
     """
     result = Evaluation()
     if sinks is None:
-        config = load_sinks(layout, logger)
+        try:
+            config = load_sinks(layout, logger)
+        except (OSError, ValueError) as exc:  # TOMLDecodeError is a ValueError
+            result.skipped_reason = f"alert sinks not loaded: {exc}"
+            return result
         sinks, policy = config.sinks, policy or config.policy
     policy = policy or RetryPolicy()
     moment = now or dt.datetime.now(dt.UTC)
     stamp = moment.isoformat(timespec="seconds")
+    claim = f"{PENDING}: being delivered since {stamp}"
     by_name = {s.name: s for s in sinks}
-    breaker = _Breaker()
+    breaker = _Breaker(policy)
     log = AlertLog(layout)
-    with log.locked():
+    retries: list[tuple[LoggedAlert, list[str]]] = []
+    new_alerts: list[Alert] = []
+
+    with log.locked():  # (1) decide and claim
         logged = log.state()
         for entry in logged.values():
-            retry = {}
-            for name in entry.pending():
+            due, abandoned = [], {}
+            for name in entry.pending(moment, _claim_seconds(policy)):
                 if name not in by_name or not _retry_due(entry, name, moment):
                     continue  # not configured any more (its record stays as it was), or not due yet
                 if _give_up(entry, moment, policy):
-                    retry[name] = (f"abandoned after {entry.attempts[name]} evaluation(s): "
-                                   f"{entry.deliveries[name].removeprefix('failed: ')}")
+                    abandoned[name] = (f"abandoned after {entry.attempts.get(name, 0)} evaluation(s): "
+                                       f"{entry.deliveries[name].removeprefix('failed: ')}")
                 else:
-                    retry[name] = breaker.deliver(by_name[name], entry.alert)
-            if retry:
-                log.append(entry.alert, retry, event="retry", at=stamp)
-                result.retried[entry.alert.key] = retry
+                    due.append(name)
+            if abandoned:
+                log.append(entry.alert, abandoned, event="retry", at=stamp)
+                result.retried.setdefault(entry.alert.key, {}).update(abandoned)
+            if due:
+                log.append(entry.alert, dict.fromkeys(due, claim), event="retry", at=stamp)
+                retries.append((entry, due))
 
         con = open_warehouse_read_only(layout)
         if con is None:
             result.skipped_reason = "warehouse missing or being written; will retry"
-            return result
-        try:
-            current = [a for rule in (rules or RULES).values() for a in rule(con)]
-        except duckdb.CatalogException as exc:
-            result.skipped_reason = f"marts not built yet ({exc})"
-            return result
-        finally:
-            con.close()
-        for alert in current:
-            if alert.key in logged:
-                result.already_fired += 1
-                continue
-            alert = Alert(alert.key, alert.kind, alert.title, alert.details, fired_at=stamp)
-            deliveries = {sink.name: breaker.deliver(sink, alert) for sink in sinks}
-            log.append(alert, deliveries)
-            logged[alert.key] = LoggedAlert(alert, deliveries)
+        else:
+            try:
+                current = [a for rule in (rules or RULES).values() for a in rule(con)]
+            except duckdb.CatalogException as exc:
+                result.skipped_reason = f"marts not built yet ({exc})"
+                current = []
+            finally:
+                con.close()
+            for alert in current:
+                if alert.key in logged:
+                    result.already_fired += 1
+                    continue
+                alert = Alert(alert.key, alert.kind, alert.title, alert.details, fired_at=stamp)
+                log.append(alert, {sink.name: claim for sink in sinks})
+                logged[alert.key] = LoggedAlert(alert)
+                new_alerts.append(alert)
+
+    # (2) deliver, without the lock
+    retried = [(entry, {name: breaker.deliver(by_name[name], entry.alert) for name in due})
+               for entry, due in retries]
+    delivered = [(alert, {sink.name: breaker.deliver(sink, alert) for sink in sinks}) for alert in new_alerts]
+
+    with log.locked():  # (3) record the outcomes
+        for entry, statuses in retried:
+            log.append(entry.alert, statuses, event="retry", at=stamp)
+            result.retried.setdefault(entry.alert.key, {}).update(statuses)
+        for alert, statuses in delivered:
+            log.append(alert, statuses, event="delivered", at=stamp)
             result.fired.append(alert)
-            result.deliveries[alert.key] = deliveries
+            result.deliveries[alert.key] = statuses
     return result
 
 

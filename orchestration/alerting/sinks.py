@@ -10,10 +10,11 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from orchestration.alerting.http import DEFAULT_POLICY, RetryPolicy, post_json
+from orchestration.alerting.http import DEFAULT_POLICY, RetryPolicy, post_json, validate_url
 
 if TYPE_CHECKING:
     from orchestration.alerting.engine import Alert
@@ -61,28 +62,39 @@ class LogSink:
         self.logger = logger or log
 
     def deliver(self, alert: Alert) -> str:
-        self.logger.warning(f"ALERT {alert.kind}: {alert.title}")
+        # One log line per alert, whatever the ids contain (a newline in an id must not forge a second line).
+        self.logger.warning(f"ALERT {alert.kind}: {_one_line(alert.title)}")
         return DELIVERED
 
 
 class WebhookSink:
-    """POSTs `{"alert": {...}}` as JSON to a URL (any service that takes a generic webhook)."""
+    """POSTs `{"source": ..., "alert": {...}}` as JSON to a URL (any service that takes a generic webhook).
+
+    The payload is data: every id and number as a JSON value, exactly as in the marts (the receiver escapes
+    for wherever it displays them); no markup is rendered here.
+    """
 
     def __init__(self, name: str, url: str | None, headers: dict[str, str] | None = None,
                  policy: RetryPolicy = DEFAULT_POLICY, missing: str = "") -> None:
         self.name = name
-        self.url = url
+        problem = validate_url(url) if url else None
+        # A URL that cannot work is reported on every delivery as one line, never as the URL (a secret).
+        self.url = None if problem else url
+        self.missing = missing or (f"the configured URL {problem}" if problem else "")
         self.headers = headers or {}
         self.policy = policy
-        self.missing = missing  # why the URL is absent (an unset env var), reported as the failure
 
     def payload(self, alert: Alert) -> dict[str, Any]:
         return {"source": "ai-analytics-warehouse", "alert": alert.to_json()}
 
-    def deliver(self, alert: Alert) -> str:
+    def deliver(self, alert: Alert, deadline: float | None = None) -> str:
         if not self.url:
             return f"failed: {self.missing or 'no URL configured'}"
-        return post_json(self.url, self.payload(alert), self.headers, self.policy)
+        try:
+            payload = self.payload(alert)
+        except Exception as exc:  # a sink never raises into the evaluation
+            return f"failed: could not build the message ({type(exc).__name__})"
+        return post_json(self.url, payload, self.headers, self.policy, deadline=deadline)
 
 
 class SlackSink(WebhookSink):
@@ -92,6 +104,34 @@ class SlackSink(WebhookSink):
         return slack_payload(alert)
 
 
+def _one_line(text: str) -> str:
+    return re.sub(r"[\x00-\x1f\x7f]+", " ", text)
+
+
+# Slack parses <...> as links, mentions (<!channel>, <@U123>, <#C123>, <!subteam^S1>) and dates; bare
+# @here/@channel/@everyone can notify too. https://api.slack.com/reference/surfaces/formatting#escaping
+_SLACK_REFERENCE = re.compile(r"<[!@#][^>]*>")
+_BROADCAST = re.compile(r"@(?=(here|channel|everyone)\b)", re.IGNORECASE)
+
+
+def slack_text(value: Any) -> str:
+    """A user-controlled string as inert Slack text: mentions removed, `& < >` escaped, one line.
+
+    Escaping `<` alone disarms links and mentions; the explicit mention references are also removed so the
+    message does not show an attacker's `<!channel>` at all; a broadcast word keeps its text but loses its
+    power (a word joiner after the @).
+    """
+    text = _one_line(_field_value(value))
+    text = _SLACK_REFERENCE.sub("", text)
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _BROADCAST.sub("@\u2060", text)
+
+
+def _slack_code(value: Any) -> str:
+    """Text for inside a `code span`: escaped, without backticks (which would end the span)."""
+    return slack_text(value).replace("`", "'")
+
+
 def _field_value(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:,.4f}".rstrip("0").rstrip(".")
@@ -99,17 +139,24 @@ def _field_value(value: Any) -> str:
 
 
 def slack_payload(alert: Alert) -> dict[str, Any]:
-    """The Slack Block Kit message for one alert (pure; `text` is the notification fallback)."""
+    """The Slack Block Kit message for one alert (pure; `text` is the notification fallback).
+
+    Every string that can carry user-controlled data (title, detail values, key) goes through
+    `slack_text`: Slack renders it as the characters it is, never as a link or a mention.
+    """
     details = dict(alert.details)
-    action = str(details.pop("action", "")) or "See the marts named in the alert."
-    fields = [{"type": "mrkdwn", "text": f"*{k}*\n{_field_value(v)}"} for k, v in details.items()][:10]
+    action = slack_text(details.pop("action", "") or "See the marts named in the alert.")
+    title = slack_text(alert.title)
+    fields = [{"type": "mrkdwn", "text": f"*{slack_text(k)}*\n{slack_text(v)}"} for k, v in details.items()][:10]
     blocks: list[dict[str, Any]] = [
-        # Slack limits: header text 150 chars, at most 10 fields per section.
-        {"type": "header", "text": {"type": "plain_text", "text": alert.title[:150], "emoji": False}},
+        # Slack limits: header text 150 chars, at most 10 fields per section. plain_text is not parsed
+        # for links, but is escaped all the same (clients differ; the fallback `text` is parsed).
+        {"type": "header", "text": {"type": "plain_text", "text": title[:150], "emoji": False}},
         {"type": "section", "fields": fields} if fields else
-        {"type": "section", "text": {"type": "mrkdwn", "text": alert.title}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": title}},
         {"type": "section", "text": {"type": "mrkdwn", "text": f"*What to do:* {action}"}},
         {"type": "context", "elements": [
-            {"type": "mrkdwn", "text": f"`{alert.key}` · {alert.kind} · fired {alert.fired_at or 'now'}"}]},
+            {"type": "mrkdwn", "text": f"`{_slack_code(alert.key)}` · {slack_text(alert.kind)} · "
+                                       f"fired {slack_text(alert.fired_at or 'now')}"}]},
     ]
-    return {"text": f"[{alert.kind}] {alert.title}", "blocks": blocks}
+    return {"text": f"[{slack_text(alert.kind)}] {title}", "blocks": blocks}

@@ -101,6 +101,10 @@ class FakeCollector(ThreadingHTTPServer):
         self.fail_next: list[int] = []  # statuses to answer the next requests with
         self.hang = threading.Event()  # set: read the body, never answer (until released)
         self.release = threading.Event()
+        self.redirect_to: str | None = None  # set: answer every POST with a 302 to this URL
+        self.max_body_bytes: int | None = None  # set: 413 for a larger (decompressed) body, like the collector
+        self.body_sizes: list[int] = []  # decompressed size of every request body
+        self.gets: list[dict[str, str]] = []  # headers of every GET (a client following a redirect)
 
     @property
     def url(self) -> str:
@@ -121,13 +125,35 @@ class _CollectorHandler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
+    def do_GET(self) -> None:  # noqa: N802
+        with self.server.lock:
+            self.server.gets.append(dict(self.headers))
+        self._answer(200, {"ok": True})
+
     def do_POST(self) -> None:  # noqa: N802
         raw = self.rfile.read(int(self.headers["Content-Length"]))
+        if self.server.redirect_to:
+            self.send_response(302)
+            self.send_header("Location", self.server.redirect_to)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        if self.path != "/v1/events":  # what a framework does for "/v1/events/": redirect to the canonical path
+            self.send_response(307)
+            self.send_header("Location", "/v1/events")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         if self.headers.get("Authorization") != f"Bearer {FakeCollector.TOKEN}":
             self._answer(401, {"error": "missing or wrong bearer token"})
             return
         if self.headers.get("Content-Encoding") == "gzip":
             raw = gzip.decompress(raw)
+        with self.server.lock:
+            self.server.body_sizes.append(len(raw))
+        if self.server.max_body_bytes is not None and len(raw) > self.server.max_body_bytes:
+            self._answer(413, {"error": f"body is larger than {self.server.max_body_bytes} bytes"})
+            return
         text = raw.decode()
         records = json.loads(text) if text.lstrip().startswith("[") else [
             json.loads(line) for line in text.splitlines() if line.strip()]

@@ -2,6 +2,9 @@
 
 
 import datetime as dt
+import json
+import os
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import dagster as dg
@@ -18,33 +21,116 @@ CONTRACT_CHECK = dg.AssetCheckSpec(
     asset="lake_interactions",
     blocking=True,
     description="Great Expectations contract suite over the accepted rows just loaded (must all pass), and each "
-                "load date's quarantined share of lines at or under the threshold.",
+                "load's quarantined share of lines at or under the threshold (unless an operator accepted the "
+                "load with `aiw accept-load`).",
 )
 
+ACCEPTED_LOADS_FILE = "accepted_loads.jsonl"  # under AIW_HOME/lake: one JSON line per accepted load
 
-def date_quarantine(layout: Layout, load_date: str) -> tuple[int, int, list[tuple[str, int]], list[str]]:
-    """(lines, quarantined, per-rule counts, examples 'file:line rule') over every load of a load date."""
-    manifest = layout.manifest / "*.parquet"
+
+@dataclass
+class LoadQuarantine:
+    """One load's lines and quarantined lines, in total and per source file, with the rules broken."""
+
+    load_id: str
+    load_date: str
+    lines: int = 0
+    quarantined: int = 0
+    files: list[tuple[str, int, int]] = field(default_factory=list)  # (relative path, lines, quarantined)
+    rules: list[tuple[str, int]] = field(default_factory=list)
+    examples: list[str] = field(default_factory=list)
+
+    @property
+    def share(self) -> float:
+        return self.quarantined / self.lines if self.lines else 0.0
+
+
+def _accepted_path(layout: Layout) -> Path:
+    return layout.lake / ACCEPTED_LOADS_FILE
+
+
+def accepted_loads(layout: Layout) -> dict[str, dict[str, str]]:
+    """load_id -> {load_id, reason, accepted_at}: loads an operator let through despite their quarantine."""
+    path = _accepted_path(layout)
+    out: dict[str, dict[str, str]] = {}
+    if path.exists():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                entry = json.loads(line)
+                out[str(entry["load_id"])] = entry
+            except (ValueError, KeyError, TypeError):
+                continue  # a torn line: the others still count
+    return out
+
+
+def accept_load(layout: Layout, load_id: str, reason: str, now: dt.datetime | None = None) -> dict[str, str]:
+    """Record that `load_id`'s quarantined share is accepted; ValueError when no committed load has that id."""
+    if load_id not in _committed_loads(layout):
+        raise ValueError(f"no committed load {load_id!r} in {layout.manifest} "
+                         "(see `aiw sql \"select distinct load_id, load_date from lake_manifest\"`)")
+    entry = {"load_id": load_id, "reason": reason,
+             "accepted_at": (now or dt.datetime.now(dt.UTC)).isoformat(timespec="seconds")}
+    path = _accepted_path(layout)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(json.dumps(entry) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    return entry
+
+
+def _committed_loads(layout: Layout) -> dict[str, str]:
+    """load_id -> load_date of every committed load (its manifest file exists)."""
+    if not any(layout.manifest.glob("*.parquet")):
+        return {}
     con = duckdb.connect()
     try:
-        lines, quarantined = 0, 0
-        if any(layout.manifest.glob("*.parquet")):
-            lines, quarantined = con.execute(
-                f"select coalesce(sum(lines), 0), coalesce(sum(quarantined), 0) "
-                f"from read_parquet('{manifest}', union_by_name = true) where load_date = ?::date",
-                [load_date]).fetchone()
-        qdir = layout.quarantine / f"load_date={load_date}"
-        rules, examples = [], []
-        if quarantined and qdir.exists():
-            q = f"read_parquet('{qdir}/*.parquet', union_by_name = true)"
-            rules = con.execute(f"select rule, count(*) from {q} group by 1 order by 2 desc, 1").fetchall()
-            # file:line, or file:line#record when the line held several records (OTLP spans).
-            examples = [f"{f}:{n}{'' if not k or k == 1 else f'#{k}'} {r}" for f, n, k, r in con.execute(
-                f"select source_file, line_number, record_number, rule from {q} "
-                "order by source_file, line_number, record_number limit 10").fetchall()]
+        rows = con.execute(f"select distinct load_id, load_date::varchar from "
+                           f"read_parquet('{layout.manifest}/*.parquet', union_by_name = true)").fetchall()
     finally:
         con.close()
-    return int(lines), int(quarantined), rules, examples
+    return {load_id: day for load_id, day in rows}
+
+
+def _latest_loads(layout: Layout, load_dates: list[str]) -> list[tuple[str, str]]:
+    """(load_id, load_date) of the most recent committed load of each date: what a re-run is judged on."""
+    if not load_dates or not any(layout.manifest.glob("*.parquet")):
+        return []
+    con = duckdb.connect()
+    try:
+        return [(i, d) for i, d in con.execute(
+            f"select arg_max(load_id, loaded_at), load_date::varchar from "
+            f"read_parquet('{layout.manifest}/*.parquet', union_by_name = true) "
+            "where load_date::varchar in (select unnest(?::varchar[])) group by load_date order by load_date",
+            [load_dates]).fetchall()]
+    finally:
+        con.close()
+
+
+def load_quarantine(layout: Layout, load_id: str, load_date: str) -> LoadQuarantine:
+    """One load's figures from its manifest rows, and its quarantined rows' rules and first examples."""
+    result = LoadQuarantine(load_id, load_date)
+    manifest = layout.manifest / f"{load_id}.parquet"
+    con = duckdb.connect()
+    try:
+        if manifest.exists():
+            result.files = [(f, int(n), int(q)) for f, n, q in con.execute(
+                f"select relative_path, coalesce(lines, 0), coalesce(quarantined, 0) "
+                f"from read_parquet('{manifest}') order by relative_path").fetchall()]
+        result.lines = sum(n for _f, n, _q in result.files)
+        result.quarantined = sum(q for _f, _n, q in result.files)
+        qdir = layout.quarantine / f"load_date={load_date}"
+        if result.quarantined and qdir.exists() and any(qdir.glob("*.parquet")):
+            q = f"(select * from read_parquet('{qdir}/*.parquet', union_by_name = true) where load_id = $1)"
+            result.rules = con.execute(f"select rule, count(*) from {q} group by 1 order by 2 desc, 1",
+                                       [load_id]).fetchall()
+            # file:line, or file:line#record when the line held several records (OTLP spans).
+            result.examples = [f"{f}:{n}{'' if not k or k == 1 else f'#{k}'} {r}" for f, n, k, r in con.execute(
+                f"select source_file, line_number, record_number, rule from {q} "
+                "order by source_file, line_number, record_number limit 10", [load_id]).fetchall()]
+    finally:
+        con.close()
+    return result
 
 
 def _accepted_files(layout: Layout, loads: list[LoadResult], load_dates: list[str]) -> list[Path]:
@@ -57,38 +143,51 @@ def _accepted_files(layout: Layout, loads: list[LoadResult], load_dates: list[st
 
 def contract_check_result(layout: Layout, load_dates: list[str], loads: list[LoadResult], threshold: float,
                           now_ms: int) -> dg.AssetCheckResult:
-    """Validate accepted rows with GX and judge every load date's quarantined share."""
+    """Validate accepted rows with GX and judge each load's quarantined share against the threshold.
+
+    The loads judged are this run's; a run that loaded nothing new is judged on the latest load of each
+    requested date (so re-running does not silently unblock a bad load). A load is judged on its own
+    lines only: a bad sender's load blocks, a later clean load of the same date passes. A load listed in
+    AIW_HOME/lake/accepted_loads.jsonl (`aiw accept-load <load_id>`) never blocks.
+    """
     files = _accepted_files(layout, loads, load_dates)
     spill = str(layout.tmp / "gx")
     report = validate_parquet([str(p) for p in files], now_ms, spill_dir=spill) if files else None
-    judged = [r.load_date for r in loads if r.load_id] or load_dates
-    per_date = {d: date_quarantine(layout, d) for d in judged}
-    over = {d: q / n for d, (n, q, _r, _e) in per_date.items() if n and q / n > threshold}
+    judged_ids = [(r.load_id, r.load_date) for r in loads if r.load_id] or _latest_loads(layout, load_dates)
+    judged = [load_quarantine(layout, i, d) for i, d in judged_ids]
+    accepted = accepted_loads(layout)
+    over = [q for q in judged if q.lines and q.share > threshold and q.load_id not in accepted]
+    waived = [q for q in judged if q.lines and q.share > threshold and q.load_id in accepted]
     gx_ok = report is None or report.success
     failures = [] if report is None else [
         f"{o.expectation}({o.column}): {o.unexpected_count} rows, e.g. {o.examples[:3]}"
         + (f" [error: {o.error}]" if o.error else "") for o in report.failed]
-    reasons = [f"load date {d}: quarantined share {share:.2%} is above the {threshold:.0%} threshold"
-               for d, share in sorted(over.items())]
+    reasons = [f"load {q.load_id} (load date {q.load_date}): quarantined share {q.share:.2%} is above the "
+               f"{threshold:.0%} threshold; fix the sender, or accept it with `aiw accept-load {q.load_id}`"
+               for q in over]
     if not gx_ok:
         reasons.append(f"{len(failures)} contract expectation(s) failed on accepted rows")
-    lines = sum(n for n, _q, _r, _e in per_date.values())
-    quarantined = sum(q for _n, q, _r, _e in per_date.values())
+    lines = sum(q.lines for q in judged)
+    quarantined = sum(q.quarantined for q in judged)
     rule_totals: dict[str, int] = {}
-    for _n, _q, rules, _e in per_date.values():
-        for rule, count in rules:
+    for q in judged:
+        for rule, count in q.rules:
             rule_totals[rule] = rule_totals.get(rule, 0) + count
     table = "\n".join(["| rule | rows |", "|---|---|",
                        *[f"| `{r}` | {n} |" for r, n in sorted(rule_totals.items(), key=lambda x: -x[1])]])
-    by_date = "\n".join(["| load date | lines | quarantined | share |", "|---|---|---|---|",
-                         *[f"| {d} | {n} | {q} | {q / n:.2%} |"
-                           for d, (n, q, _r, _e) in sorted(per_date.items()) if n]])
-    examples = [e for d in sorted(per_date) for e in per_date[d][3]][:20]
+    by_load = "\n".join(["| load | load date | lines | quarantined | share | verdict |", "|---|---|---|---|---|---|",
+                         *[f"| {q.load_id} | {q.load_date} | {q.lines} | {q.quarantined} | {q.share:.2%} | "
+                           f"{_verdict(q, threshold, accepted)} |" for q in judged if q.lines]])
+    by_file = "\n".join(["| load | file | lines | quarantined | share |", "|---|---|---|---|---|",
+                         *[f"| {q.load_id} | `{f}` | {n} | {k} | {k / n:.2%} |"
+                           for q in judged for f, n, k in q.files if n]])
+    examples = [e for q in judged for e in q.examples][:20]
     return dg.AssetCheckResult(
         check_name=CONTRACT_CHECK.name,
         passed=gx_ok and not over,
         severity=dg.AssetCheckSeverity.ERROR,
-        description="; ".join(reasons) if reasons else "contract holds",
+        description="; ".join(reasons) if reasons else "contract holds" + (
+            f" ({len(waived)} load(s) over the threshold accepted by an operator)" if waived else ""),
         metadata={
             "lines": lines,
             "quarantined": quarantined,
@@ -98,10 +197,18 @@ def contract_check_result(layout: Layout, load_dates: list[str], loads: list[Loa
             "expectations_evaluated": 0 if report is None else len(report.outcomes),
             "expectations_failed": dg.MetadataValue.json(failures),
             "quarantine_by_rule": dg.MetadataValue.md(table if rule_totals else "none"),
-            "quarantine_by_load_date": dg.MetadataValue.md(by_date),
+            "quarantine_by_load": dg.MetadataValue.md(by_load),
+            "quarantine_by_file": dg.MetadataValue.md(by_file),
             "quarantine_examples": dg.MetadataValue.json(examples),
+            "accepted_loads": dg.MetadataValue.json([accepted[q.load_id] for q in waived]),
         },
     )
+
+
+def _verdict(q: LoadQuarantine, threshold: float, accepted: dict[str, dict[str, str]]) -> str:
+    if q.share <= threshold:
+        return "ok"
+    return "accepted by an operator" if q.load_id in accepted else "blocks"
 
 
 def newest_landing(layout: Layout) -> tuple[dt.datetime | None, str | None]:
