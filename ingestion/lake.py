@@ -106,7 +106,7 @@ class LoadResult:
 
     def problems(self, limit: int = 20) -> list[str]:
         """One line per problem a person should act on: file, line, rule and what to do."""
-        out = [f"{f.relative_path}: rejected: {f.reason}; {_what_to_do(f.reason)}" for f in self.rejected]
+        out = [f"{f.relative_path}: rejected: {f.reason}; {what_to_do(f.reason)}" for f in self.rejected]
         for ex in self.examples[:limit]:
             where = f"{ex['file']}:{ex['line']}" + ("" if ex.get("record") in (None, 1) else f"#{ex['record']}")
             out.append(f"{where}: quarantined ({ex['rule']}); fix the producer, the row is kept in lake/quarantine")
@@ -286,6 +286,21 @@ def wait_for_quiet(layout: Layout, sources: tuple[str, ...] = ALL_SOURCES,
     time.sleep(max(0.0, min(quiet, newest + quiet - time.time())) + 0.05)
 
 
+def out_of_window_files(layout: Layout, sources: tuple[str, ...] = ALL_SOURCES, *,
+                        now_ms: int | None = None) -> list[LandingFile]:
+    """Landing files whose path date is outside the load-date window and not yet recorded as rejected."""
+    now = _now(now_ms)
+    history = manifest_history(layout)
+    out = []
+    for f in discover(layout, sources):
+        if in_window(f, now):
+            continue
+        st = f.path.stat()
+        if _resume_point(f, history.get(f.relative_path, []), st.st_size, st.st_mtime_ns) is not None:
+            out.append(f)
+    return out
+
+
 def reject_out_of_window(layout: Layout, sources: tuple[str, ...] = ALL_SOURCES, *,
                          now_ms: int | None = None) -> list[FileResult]:
     """Record landing files whose path date is outside the load-date window as rejected, once each.
@@ -295,14 +310,9 @@ def reject_out_of_window(layout: Layout, sources: tuple[str, ...] = ALL_SOURCES,
     now = _now(now_ms)
     first, last = load_date_window(now)
     with writer_lock(layout.home, "recording rejected landing files"):
-        history = manifest_history(layout)
         rejected = []
-        for f in discover(layout, sources):
-            if in_window(f, now):
-                continue
+        for f in out_of_window_files(layout, sources, now_ms=now_ms):
             st = f.path.stat()
-            if _resume_point(f, history.get(f.relative_path, []), st.st_size, st.st_mtime_ns) is None:
-                continue
             rejected.append(FileResult(
                 f.source, f.relative_path, f.load_date, 0, "", status="rejected", file_size=st.st_size,
                 mtime_ns=st.st_mtime_ns,
@@ -435,7 +445,7 @@ def _rejection(f: LandingFile, reason: str) -> FileResult:
                       file_size=st.st_size, mtime_ns=st.st_mtime_ns)
 
 
-def _what_to_do(reason: str) -> str:
+def what_to_do(reason: str) -> str:
     if "window" in reason:
         return "move the file under landing/<source>/<YYYY-MM-DD>/ with the date it landed"
     if "after it was loaded" in reason:
