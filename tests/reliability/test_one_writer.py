@@ -108,7 +108,7 @@ def _state(home: Path) -> dict[str, object]:
     layout = Layout.from_env(home)
     return {"lake": lake_rows(layout, layout.raw_interactions, "count(*), count(distinct event_id)"),
             "quarantine": lake_rows(layout, layout.quarantine),
-            "manifest": sorted((r["relative_path"], r["status"], r["lines"]) for r in manifest_rows(layout)),
+            "manifest": sorted((r["relative_path"], r.get("status") or "loaded", r["lines"]) for r in manifest_rows(layout)),
             **_marts(home)}
 
 
