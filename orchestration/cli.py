@@ -107,7 +107,8 @@ def _open_for_sql(layout: Layout, wait_seconds: float = 30.0):  # noqa: ANN202
             con.execute(f"create temp view {name} as select * from read_parquet('{directory}/**/*.parquet', "
                         "hive_partitioning = true, union_by_name = true)")
     if _parquet_has_files(layout.manifest):
-        con.execute(f"create temp view lake_manifest as select * from read_parquet('{layout.manifest}/*.parquet')")
+        con.execute(f"create temp view lake_manifest as select * from read_parquet('{layout.manifest}/*.parquet', "
+                    "union_by_name = true)")
     alert_log = layout.alerts / "alert_log.jsonl"
     if alert_log.exists() and alert_log.stat().st_size:
         con.execute(f"create temp view alert_log as select * from read_json('{alert_log}', format='newline_delimited')")
