@@ -170,3 +170,46 @@ def test_a_path_date_outside_the_window_is_a_rejected_file_not_a_stop(layout):
     assert {r["relative_path"] for r in manifest_rows(layout) if r["status"] == "rejected"} == {
         "native/2019-05-01/old.ndjson", "native/2999-01-01/future.ndjson"}
     assert lake.load_partition(layout, DATE, now_ms=NOW_MS).accepted == 1
+
+
+def test_the_collector_file_exporter_appending_batches_loses_no_span(layout):
+    """The OpenTelemetry Collector's file exporter appends one TracesData line per batch to one file."""
+    from tests.adapters.test_otlp_mapping import CHAT, span, traces
+
+    batches = [json.dumps(traces(*[span(CHAT, span_id=f"{b * 100 + i:016x}") for i in range(100)])) + "\n"
+               for b in range(10)]
+    path = layout.landing_dir("otlp") / DATE / "otel-export.jsonl"
+    path.parent.mkdir(parents=True)
+    path.write_text("".join(batches[:4]) + batches[4][:1000])  # the exporter is mid-way through batch 5
+    first = lake.load_partition(layout, DATE, now_ms=NOW_MS)
+    with path.open("a") as fh:
+        fh.write(batches[4][1000:] + "".join(batches[5:]))
+    second = lake.load_partition(layout, DATE, now_ms=NOW_MS + 1000)
+    assert (first.accepted, first.quarantined, second.accepted, second.quarantined, second.duplicates) == \
+        (400, 0, 600, 0, 0)
+    assert lake_rows(layout, layout.raw_interactions, "count(*), count(distinct event_id), max(line_number)") == \
+        (1000, 1000, 10)
+
+
+def test_the_sensor_launches_a_grown_file_again_and_records_out_of_window_files(layout):
+    import dagster as dg
+
+    from orchestration.defs.lake.sensors import new_landing_files
+    from orchestration.resources import WarehouseSettings
+
+    def requests() -> list:
+        context = dg.build_sensor_context(resources={"settings": WarehouseSettings(home=str(layout.home))})
+        return new_landing_files(context).run_requests or []
+
+    path = write_landing(layout, "exporter.ndjson", [event(i) for i in range(3)])
+    lake.load_partition(layout, DATE, now_ms=NOW_MS)
+    assert requests() == []
+    with path.open("a") as fh:
+        fh.write(_lines([event(3)]))
+    (grown,) = requests()
+    assert grown.partition_key == DATE
+    write_landing(layout, "old.ndjson", [event(9)], load_date="2019-05-01")
+    keys = [r.run_key for r in requests()]
+    assert any(k.startswith("reject:") for k in keys)
+    lake.reject_out_of_window(layout)
+    assert not any(r.run_key.startswith("reject:") for r in requests())
