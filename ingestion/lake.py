@@ -1,22 +1,30 @@
 """The lake writer: pending landing files -> validated Parquet (raw), quarantine and a load manifest.
 
 Guarantees (DESIGN section 3):
-- each landing file is loaded exactly once: the manifest records path, size, hash and counts;
+- each byte of a landing file is loaded exactly once: the manifest records, per load and file, the byte
+  range read ([start_offset, size_bytes): a JSON-lines file that grew by whole lines is read again from
+  where the last load stopped), the sha256 of the file's bytes below size_bytes (so a grown file is told
+  from a rewritten one) and the counts; a file that cannot be read or whose loaded bytes changed is a
+  manifest row with status 'rejected' and the reason, and the other files load;
+- one writer at a time: a load holds the AIW_HOME writer lock (`ingestion.writer_lock`);
 - per file, lines = accepted + quarantined + exact duplicates dropped + skipped (blank lines aside), where
   "lines" counts records read: for native files one per non-blank line (or JSON-array element); for
   otlp files one per span (plus one per source line that is not a TracesData object); for posthog files
   one per exported event. `skipped` counts spans that are not model calls and events that are not AI
   events (only the adapters skip; a native line is never skipped);
 - an exact duplicate (same event_id, same content) is dropped and counted, whether its twin is in
-  the same load or an earlier one; a conflicting duplicate (same id, other content) is quarantined;
+  the same load or any earlier one (whatever its event date); a conflicting duplicate (same id, other
+  content) is quarantined: the first accepted copy wins (within a load: by file path, line, record);
 - crash safety: a load writes its Parquet under a load id and commits by writing its manifest
   last (atomically); outputs of a load without a manifest are orphans and are removed before the
   next load, so a re-run redoes the work and nothing is doubled.
 
-Every file is read by DuckDB. OTLP and PostHog lines first go through the adapters' SQL
-(`ingestion.adapters`), which maps them to canonical JSON lines; from there every source takes the same
-SQL path. One source line can hold several records (an OTLP line holds many spans): rows carry
-`record_number`, the record's ordinal in its line, beside `line_number`.
+Every file is read by DuckDB, from a copy of the bytes the load reads under a name of our own (a landing
+name is data: DuckDB would expand `*`, `?` and `[...]` in it). A line DuckDB cannot read (not UTF-8, too
+long) is quarantined with its own rule after a second, line-by-line pass over that file only. OTLP and
+PostHog lines first go through the adapters' SQL (`ingestion.adapters`), which maps them to canonical JSON
+lines; from there every source takes the same SQL path. One source line can hold several records (an OTLP
+line holds many spans): rows carry `record_number`, the record's ordinal in its line, beside `line_number`.
 """
 
 from __future__ import annotations
@@ -42,8 +50,18 @@ from ingestion import contract as c
 from ingestion import landing
 from ingestion.adapters.reader import ADAPTED_SOURCES, adapted_relation
 from ingestion.contract_sql import all_fields, staged_select
-from ingestion.landing import (ChangedFile, LandingFile, Segment, UnreadableFile, copy_segment, discover,
-                               lines_sql, load_date_window, quiet_seconds, starts_with_array)
+from ingestion.landing import (
+    ChangedFile,
+    LandingFile,
+    Segment,
+    UnreadableFile,
+    copy_segment,
+    discover,
+    lines_sql,
+    load_date_window,
+    quiet_seconds,
+    starts_with_array,
+)
 from ingestion.layout import SOURCES, Layout
 from ingestion.pii import scrub_sql
 from ingestion.writer_lock import writer_lock

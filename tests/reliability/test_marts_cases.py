@@ -4,7 +4,6 @@ day (first accepted wins against all history), both copies in one run, and ties 
 from __future__ import annotations
 
 import datetime as dt
-import gzip
 import json
 import subprocess
 import sys
@@ -69,6 +68,9 @@ def first_run(home: Layout) -> subprocess.CompletedProcess:
     _write(home, d, "stars.ndjson", [_on(1, i) for i in range(60, 65)])
     _write(home, d, "utf8.ndjson", [_on(1, 70), b'{"event_id": "e\xff\xfe"}\n', _on(1, 71)])
     (home.landing_dir("native") / d / "corrupt.ndjson.gz").write_bytes(b"\x1f\x8b\x08\x00" + b"\x00garbage" * 20)
+    # Path dates with no load-date partition: rejected files, not a stopped (or hung) run.
+    _write(home, "2019-05-01", "old.ndjson", [_on(1, 80)])
+    _write(home, "2999-01-01", "future.ndjson", [_on(1, 81)])
     # Two ratings with one timestamp: the later load, then the larger feedback_id wins (fb_b, fb_d).
     _write(home, d, "fb.ndjson", [_rating("fb_a", "e2", "down", _ms(1, 30)), _rating("fb_b", "e2", "up", _ms(1, 30)),
                                   _rating("fb_d", "e3", "down", _ms(1, 31)), _rating("fb_c", "e3", "up", _ms(1, 31))])
@@ -80,8 +82,10 @@ def test_bad_files_and_lines_are_one_line_each_and_the_rest_loads(home, first_ru
     out = first_run.stdout + first_run.stderr
     assert "Traceback" not in out
     problems = [line for line in out.splitlines() if line.strip().startswith("problem:")]
-    assert len(problems) == 2, problems
+    assert len(problems) == 4, problems
     assert any("corrupt.ndjson.gz: rejected:" in p and "replace the file" in p for p in problems)
+    assert any("native/2019-05-01/old.ndjson: rejected: path date 2019-05-01 is outside" in p for p in problems)
+    assert any("native/2999-01-01/future.ndjson: rejected: path date" in p for p in problems)
     assert any("native/2026-11-01/utf8.ndjson:2: quarantined (invalid_utf8)" in p for p in problems)
     # 42 + 5 + 5 + 2 interactions: the glob-named file read only itself, nothing counted twice.
     assert _q(home, "select count(*), count(distinct event_id) from marts.fct_ai_interactions") == [(54, 54)]

@@ -13,7 +13,6 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from ingestion import lake
 from ingestion.layout import Layout
 from ingestion.writer_lock import WriterBusy, writer_lock
 from tests.conftest import NOW_MS, event, write_landing
@@ -108,7 +107,8 @@ def _state(home: Path) -> dict[str, object]:
     layout = Layout.from_env(home)
     return {"lake": lake_rows(layout, layout.raw_interactions, "count(*), count(distinct event_id)"),
             "quarantine": lake_rows(layout, layout.quarantine),
-            "manifest": sorted((r["relative_path"], r.get("status") or "loaded", r["lines"]) for r in manifest_rows(layout)),
+            "manifest": sorted((r["relative_path"], r.get("status") or "loaded", r["lines"])
+                               for r in manifest_rows(layout)),
             **_marts(home)}
 
 
