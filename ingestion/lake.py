@@ -127,7 +127,7 @@ class LoadResult:
         out = [f"{f.relative_path}: rejected: {f.reason}; {what_to_do(f.reason)}" for f in self.rejected]
         for ex in self.examples[:limit]:
             where = f"{ex['file']}:{ex['line']}" + ("" if ex.get("record") in (None, 1) else f"#{ex['record']}")
-            out.append(f"{where}: quarantined ({ex['rule']}); fix the producer, the row is kept in lake/quarantine")
+            out.append(f"{where} {ex['rule']}: quarantined; fix the producer (the row is kept in lake/quarantine)")
         if self.quarantined > min(limit, len(self.examples)):
             out.append(f"... and {self.quarantined - min(limit, len(self.examples))} more quarantined row(s): "
                        "aiw sql \"select source_file, line_number, rule from lake_quarantine\"")
@@ -499,7 +499,7 @@ def _load_segments(layout: Layout, result: LoadResult, files: list[LandingFile],
             # Lines DuckDB could not read were replaced by a marker line (so line numbers and counts hold);
             # label them with their own rule and what arrived, scrubbed like any quarantined raw line.
             con.execute(f"""
-                update staged set rules = [u.rule], record_type = 'unknown', content_hash = null,
+                update staged set rules = [u.rule], content_hash = null,
                        raw_line = left({scrub_sql('u.preview')}, 1000)
                 from unreadable_lines as u
                 where staged.file_idx = u.file_idx and staged.line_no = u.line_no

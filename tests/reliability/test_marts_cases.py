@@ -86,7 +86,7 @@ def test_bad_files_and_lines_are_one_line_each_and_the_rest_loads(home, first_ru
     assert any("corrupt.ndjson.gz: rejected:" in p and "replace the file" in p for p in problems)
     assert any("native/2019-05-01/old.ndjson: rejected: path date 2019-05-01 is outside" in p for p in problems)
     assert any("native/2999-01-01/future.ndjson: rejected: path date" in p for p in problems)
-    assert any("native/2026-11-01/utf8.ndjson:2: quarantined (invalid_utf8)" in p for p in problems)
+    assert any("native/2026-11-01/utf8.ndjson:2 invalid_utf8: quarantined" in p for p in problems)
     # 42 + 5 + 5 + 2 interactions: the glob-named file read only itself, nothing counted twice.
     assert _q(home, "select count(*), count(distinct event_id) from marts.fct_ai_interactions") == [(54, 54)]
     assert lake_rows(home, home.quarantine, "count(*), min(rule)") == (1, "invalid_utf8")
