@@ -108,6 +108,9 @@ def second_run(home, before_resend) -> subprocess.CompletedProcess:
     # e1 again, changed and dated two days later, beside 20 new events of that day.
     _write(home, "2026-11-03", "b.ndjson", [_on(3, 1, completion_tokens=99, session_id="s_moved")]
            + [_on(3, i) for i in range(100, 120)])
+    # Both copies of e200 in this one run, on two load dates (loaded in date order).
+    _write(home, "2026-11-05", "c.ndjson", [_on(5, 200)] + [_on(5, i) for i in range(201, 220)])
+    _write(home, "2026-11-06", "d.ndjson", [_on(6, 200, completion_tokens=77)] + [_on(6, i) for i in range(220, 240)])
     return _run(home)
 
 
@@ -119,17 +122,14 @@ def test_a_changed_resend_on_another_day_changes_no_mart(home, before_resend, se
     assert [r for r in after if r[0] == dt.date(2026, 11, 1) or r[1] == dt.date(2026, 11, 1)] == before_resend
     assert _q(home, "select count(*) from marts.fct_ai_interactions where event_date = '2026-11-03'") == [(20,)]
     assert _q(home, "select count(*) from marts.mart_session_cost where session_id = 's_moved'") == [(0,)]
-    assert _q(home, "select sum(interactions) from marts.mart_session_cost") == [(74,)]
-    assert lake_rows(home, home.quarantine, "count(*) filter (where rule = 'duplicate_conflict')") == (1,)
+    assert lake_rows(home, home.quarantine, "count(*) filter (where rule = 'duplicate_conflict')") == (2,)
 
 
 def test_both_copies_in_one_run_keep_the_first_load_dates_copy(home, second_run):
-    _write(home, "2026-11-05", "c.ndjson", [_on(5, 200)] + [_on(5, i) for i in range(201, 220)])
-    _write(home, "2026-11-06", "d.ndjson", [_on(6, 200, completion_tokens=77)] + [_on(6, i) for i in range(220, 240)])
-    third = _run(home)
-    assert third.returncode == 0, third.stdout + third.stderr
     assert _q(home, "select event_date, completion_tokens from marts.fct_ai_interactions where event_id = 'e200'"
               ) == [(dt.date(2026, 11, 5), 40)]
     assert _q(home, "select event_date, count(*) from marts.fct_ai_interactions where event_date >= '2026-11-05' "
                     "group by 1 order by 1") == [(dt.date(2026, 11, 5), 20), (dt.date(2026, 11, 6), 20)]
-    assert _q(home, "select sum(interactions) from marts.mart_session_cost") == [(114,)]
+    # 54 + 20 + 40 interactions, each counted once in the sessions mart.
+    assert _q(home, "select sum(interactions), count(distinct session_id) filter (where session_id = 's_moved') "
+                    "from marts.mart_session_cost") == [(114, 0)]
