@@ -49,8 +49,8 @@ def holder(home: Path) -> str:
 def writer_lock(home: Path, purpose: str, *, wait: bool = True, say: Callable[[str], None] | None = None,
                 poll_seconds: float = 0.2) -> Iterator[None]:
     """Hold the AIW_HOME writer lock for the block; wait for it (saying so once) or raise WriterBusy."""
-    path = lock_path(home)
-    key = str(path.resolve() if path.parent.exists() else path)
+    path = lock_path(Path(home).resolve())  # resolve() needs no existing path: one key per AIW_HOME
+    key = str(path)
     with _guard:
         entry = _held.get(key)
         if entry is not None and entry[2] == os.getpid():
