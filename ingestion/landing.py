@@ -5,13 +5,23 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import hashlib
+import os
 import re
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 from ingestion.layout import Layout
 
 LANDING_SUFFIXES = (".ndjson", ".jsonl", ".json")
+# Rules of lines the reader cannot hand to the contract at all (quarantined like any other bad line).
+RULE_INVALID_UTF8 = "invalid_utf8"
+RULE_LINE_TOO_LONG = "line_too_long"
+# A file is loaded once it has not been written for this long (docs/operations.md, "Rules for producers").
+QUIET_SECONDS_ENV = "AIW_LANDING_QUIET_SECONDS"
+DEFAULT_QUIET_SECONDS = 2.0
+# Load dates the lake accepts: the first day of the Dagster partitions up to tomorrow (UTC).
+FIRST_LOAD_DATE = dt.date(2024, 1, 1)
 _DATE_IN_PATH = re.compile(r"(?<!\d)(\d{4})-(\d{2})-(\d{2})(?!\d)")
 
 
@@ -27,6 +37,33 @@ class LandingFile:
     @property
     def is_gzip(self) -> bool:
         return self.path.name.endswith(".gz")
+
+    @property
+    def is_appendable(self) -> bool:
+        """Plain JSON lines may grow by whole lines and are loaded again from where the last load stopped;
+        a gzip file or a `.json` document is loaded whole, and any later change to it is a changed file."""
+        return not self.is_gzip and not self.path.name.endswith(".json")
+
+    @property
+    def suffix(self) -> str:
+        """The name's landing suffix (`.ndjson`, `.json.gz`, ...): what a reader needs to know of the name."""
+        base = self.path.name[:-3] if self.is_gzip else self.path.name
+        ext = next(s for s in LANDING_SUFFIXES if base.endswith(s))
+        return ext + (".gz" if self.is_gzip else "")
+
+
+def quiet_seconds() -> float:
+    """How long a landing file must go unwritten before it is loaded ($AIW_LANDING_QUIET_SECONDS, default 2)."""
+    raw = os.environ.get(QUIET_SECONDS_ENV, "")
+    try:
+        return max(0.0, float(raw)) if raw.strip() else DEFAULT_QUIET_SECONDS
+    except ValueError:
+        return DEFAULT_QUIET_SECONDS
+
+
+def load_date_window(now: dt.datetime) -> tuple[dt.date, dt.date]:
+    """The load dates a landing path may carry: FIRST_LOAD_DATE up to tomorrow (UTC) of `now`."""
+    return FIRST_LOAD_DATE, now.astimezone(dt.UTC).date() + dt.timedelta(days=1)
 
 
 def is_landing_name(name: str) -> bool:
@@ -99,3 +136,128 @@ def lines_sql(path: Path) -> str:
     return (f"(select ordinality as line_no, line from read_csv({quoted}, columns={{'line': 'VARCHAR'}}, "
             "header=false, delim='\\x1f', quote='', escape='', auto_detect=false, strict_mode=false, "
             f"max_line_size={MAX_LINE_BYTES}, buffer_size={2 * MAX_LINE_BYTES}, compression='auto') with ordinality)")
+
+
+class UnreadableFile(ValueError):
+    """A landing file that cannot be read at all (a corrupt or truncated gzip stream): rejected whole."""
+
+
+@dataclass(frozen=True)
+class Segment:
+    """The bytes of a landing file one load reads: [start_offset, end_offset), copied to `path`.
+
+    The copy has a name of our own (no glob characters, the original suffix) and a fixed length, so a
+    producer appending while we read cannot make the load read more than the manifest records.
+    """
+
+    path: Path
+    start_offset: int
+    end_offset: int  # bytes of the file covered once this load commits
+    sha256: str  # of the file's bytes [0, end_offset)
+    line_offset: int  # physical lines before start_offset: the tail keeps the file's own line numbers
+    file_size: int  # size and mtime when read, to notice the next change cheaply
+    mtime_ns: int
+
+    @property
+    def is_empty(self) -> bool:
+        return self.end_offset == self.start_offset
+
+
+class ChangedFile(ValueError):
+    """A landing file whose already-loaded bytes changed (rewritten, truncated, or a gzip/.json that grew)."""
+
+
+def _end_of_last_line(fh, start: int, size: int) -> int:  # noqa: ANN001
+    """Offset just after the last newline in [start, size), or `start` when there is none."""
+    pos = size
+    while pos > start:
+        step = min(1 << 16, pos - start)
+        fh.seek(pos - step)
+        chunk = fh.read(step)
+        cut = chunk.rfind(b"\n")
+        if cut >= 0:
+            return pos - step + cut + 1
+        pos -= step
+    return start
+
+
+def copy_segment(f: LandingFile, dest: Path, start: int, prefix_sha256: str | None) -> Segment:
+    """Copy the part of `f` a load reads to `dest`, verifying that the bytes loaded before are unchanged.
+
+    `start` and `prefix_sha256` come from the manifest (0 and None for a file never loaded). Appendable files
+    are read up to their last newline (a line still being written waits for the next load); others whole.
+    Raises ChangedFile when the bytes below `start` are not the ones loaded before.
+    """
+    st = f.path.stat()
+    size = st.st_size
+    with f.path.open("rb") as fh:
+        if start and (not f.is_appendable or size < start):
+            # Not appendable (or shrunk): unchanged only if the whole file is the one loaded before.
+            now_sha = fingerprint(f.path)[1]
+            if size == start and now_sha == prefix_sha256:
+                return Segment(dest, start, start, now_sha, 0, size, st.st_mtime_ns)
+            raise ChangedFile(_changed_reason(f, prefix_sha256, now_sha))
+        end = _end_of_last_line(fh, start, size) if f.is_appendable else size
+        fh.seek(0)
+        digest = hashlib.sha256()
+        lines_before, left = 0, start
+        while left:
+            chunk = fh.read(min(1 << 22, left))
+            if not chunk:
+                break
+            digest.update(chunk)
+            lines_before += chunk.count(b"\n")
+            left -= len(chunk)
+        if start and digest.hexdigest() != prefix_sha256:
+            raise ChangedFile(_changed_reason(f, prefix_sha256, fingerprint(f.path)[1]))
+        with dest.open("wb") as out:
+            left = end - start
+            while left:
+                chunk = fh.read(min(1 << 22, left))
+                if not chunk:
+                    break
+                digest.update(chunk)
+                out.write(chunk)
+                left -= len(chunk)
+    return Segment(dest, start, end, digest.hexdigest(), lines_before, size, st.st_mtime_ns)
+
+
+def _changed_reason(f: LandingFile, was: str | None, now: str) -> str:
+    how = "grew" if not f.is_appendable else "changed"
+    return (f"content {how} after it was loaded (sha256 of the loaded bytes was {(was or '?')[:12]}, "
+            f"the file is now {now[:12]}); landing files may only grow by whole lines at the end")
+
+
+def sanitized_copy(src: Path, gz: bool, dest: Path, max_line_bytes: int) -> list[tuple[int, str, str]]:
+    """Copy the lines of `src` to plain `dest`, replacing lines DuckDB cannot read (not UTF-8, too long).
+
+    Each replaced line becomes a marker line the contract rejects, at the same line number; the caller
+    re-labels it with the rule returned here as (line_no, rule, preview). Raises UnreadableFile when the
+    file itself cannot be read (a corrupt or truncated gzip stream).
+    """
+    bad: list[tuple[int, str, str]] = []
+    opener = gzip.open if gz else open
+    try:
+        with opener(src, "rb") as fh, dest.open("wb") as out:
+            line_no = 0
+            while line := fh.readline(max_line_bytes + 1):
+                line_no += 1
+                too_long = len(line) > max_line_bytes and not line.endswith(b"\n")
+                if too_long:
+                    preview = line[:200]
+                    while (rest := fh.readline(1 << 20)) and not rest.endswith(b"\n"):
+                        pass
+                    bad.append((line_no, RULE_LINE_TOO_LONG, preview.decode("utf-8", "replace")))
+                    out.write(b"\x01unreadable line\n")
+                    continue
+                content = line[:-1] if line.endswith(b"\n") else line
+                try:
+                    content.decode("utf-8")
+                except UnicodeDecodeError:
+                    bad.append((line_no, RULE_INVALID_UTF8, content[:200].decode("utf-8", "replace")))
+                    out.write(b"\x01unreadable line\n")
+                    continue
+                out.write(content + b"\n")
+    except (OSError, EOFError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
+        raise UnreadableFile(f"unreadable {'gzip ' if gz else ''}file: {exc}") from exc
+    return bad

@@ -70,10 +70,15 @@ def _print_summary(layout: Layout, summary: object) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from ingestion.writer_lock import WriterBusy
     from orchestration.pipeline import run_pipeline
 
     layout = Layout.from_env(args.home).ensure()
-    summary = run_pipeline(layout, say=_say)
+    try:
+        summary = run_pipeline(layout, say=_say, wait=not args.no_wait, debug=args.debug)
+    except WriterBusy as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 3
     _print_summary(layout, summary)
     return 0 if summary.ok else 1
 
@@ -113,7 +118,8 @@ def _open_for_sql(layout: Layout, wait_seconds: float = 30.0):  # noqa: ANN202
                         "hive_partitioning = true, union_by_name = true)")
             readable_dirs.append(f"{directory}/")
     if _parquet_has_files(layout.manifest):
-        con.execute(f"create temp view lake_manifest as select * from read_parquet('{layout.manifest}/*.parquet')")
+        con.execute(f"create temp view lake_manifest as select * from read_parquet('{layout.manifest}/*.parquet', "
+                    "union_by_name = true)")
         readable_dirs.append(f"{layout.manifest}/")
     alert_log = layout.alerts / "alert_log.jsonl"
     if alert_log.exists() and alert_log.stat().st_size:
@@ -231,7 +237,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         args.end_date, args.files_per_day = None, 1
         cmd_generate(args)
     started = time.perf_counter()
-    summary = run_pipeline(layout, say=_say)
+    summary = run_pipeline(layout, say=_say, debug=args.debug)
     _print_summary(layout, summary)
     if summary.ok:
         con = _open_for_sql(layout)
@@ -339,6 +345,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="aiw", description="AI Analytics Warehouse: LLM events -> lake -> marts -> alerts.")
     parser.add_argument("--home", help="AIW_HOME (default: $AIW_HOME, else ./.aiw)")
+    parser.add_argument("--debug", action="store_true", help="show Dagster's log and full errors (stack traces)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     gen = sub.add_parser("generate", help="write synthetic landing files under $AIW_HOME/landing/native/")
@@ -350,6 +357,8 @@ def build_parser() -> argparse.ArgumentParser:
     gen.set_defaults(func=cmd_generate)
 
     run = sub.add_parser("run", help="load pending landing files, build the marts, evaluate alerts")
+    run.add_argument("--no-wait", action="store_true",
+                     help="exit at once (status 3) when another run holds this AIW_HOME instead of waiting for it")
     run.set_defaults(func=cmd_run)
 
     sql = sub.add_parser("sql", help="read-only SQL against the warehouse (marts.*, lake_* views, alert_log)")

@@ -14,6 +14,7 @@ from typing import Any
 
 from ingestion import lake
 from ingestion.layout import Layout
+from ingestion.writer_lock import writer_lock
 from orchestration.alerting.engine import Evaluation, evaluate
 
 
@@ -34,6 +35,7 @@ class PipelineSummary:
     dbt_error: str | None = None
     alerts: Evaluation | None = None
     seconds: dict[str, float] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)  # one line each: file, line, rule, what to do
 
     def total(self, key: str) -> int:
         return sum(int(p.metadata.get(key, 0) or 0) for p in self.partitions)
@@ -47,10 +49,21 @@ def _value(v: Any) -> Any:
     return getattr(v, "value", v)
 
 
-def run_pipeline(layout: Layout, say: Callable[[str], None] = print) -> PipelineSummary:
-    """Load every pending load date, build the marts unless a blocking check failed, evaluate alerts."""
+def run_pipeline(layout: Layout, say: Callable[[str], None] = print, *, wait: bool = True,
+                 debug: bool = False) -> PipelineSummary:
+    """Load every pending load date, build the marts unless a blocking check failed, evaluate alerts.
+
+    The whole run holds the AIW_HOME writer lock (ingestion.writer_lock): a second run started meanwhile
+    waits for it, saying for whom (or, with wait=False, raises WriterBusy at once). The loader and the dbt
+    asset take the same lock again inside this process, which only counts.
+    """
     os.environ["AIW_HOME"] = str(layout.home)  # dbt's profile and lake sources read it
     layout.ensure()
+    with writer_lock(layout.home, "aiw run", wait=wait, say=say):
+        return _run_pipeline(layout, say, debug)
+
+
+def _run_pipeline(layout: Layout, say: Callable[[str], None], debug: bool) -> PipelineSummary:
     import dagster as dg
 
     from orchestration.defs.lake.assets import load_date_partitions, load_lake
@@ -59,10 +72,15 @@ def run_pipeline(layout: Layout, say: Callable[[str], None] = print) -> Pipeline
     from orchestration.resources import WarehouseSettings
 
     summary = PipelineSummary()
-    # The CLI prints its own progress; Dagster's per-event debug log would drown it.
-    quiet = {"loggers": {"console": {"config": {"log_level": os.environ.get("AIW_DAGSTER_LOG_LEVEL", "WARNING")}}}}
+    # The CLI prints its own progress and one line per problem; Dagster's log (stack traces included)
+    # only with --debug.
+    level = "DEBUG" if debug else os.environ.get("AIW_DAGSTER_LOG_LEVEL", "CRITICAL")
+    quiet = {"loggers": {"console": {"config": {"log_level": level}}}}
     instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
     resources = {"settings": WarehouseSettings(home=str(layout.home)), "dbt": dbt_resource()}
+    lake.wait_for_quiet(layout, say=say)
+    for f in lake.reject_out_of_window(layout):
+        summary.problems.append(f"{f.relative_path}: rejected: {f.reason}; {lake.what_to_do(f.reason)}")
     dates = lake.pending_load_dates(layout)
     say(f"{len(dates)} load date(s) with new landing files" + (f": {', '.join(dates)}" if dates else ""))
     started = time.perf_counter()
@@ -86,14 +104,17 @@ def run_pipeline(layout: Layout, say: Callable[[str], None] = print) -> Pipeline
             (check.description or "") if check else "asset failed: " + _failure(result),
             {k: _value(v) for k, v in check.metadata.items()} if check else {})
         summary.partitions.append(outcome)
+        summary.problems.extend(metadata.get("problems") or [])
+        if not mats:
+            summary.problems.append(f"the lake load failed: {_failure(result)}"
+                                    + ("" if debug else " (aiw --debug run shows the full error)"))
         say(f"  loaded {metadata.get('files_loaded', 0)} file(s): {metadata.get('accepted', 0)} accepted, "
             f"{metadata.get('quarantined', 0)} quarantined, {metadata.get('duplicates_dropped', 0)} duplicates, "
             f"{metadata.get('skipped', 0)} skipped; "
             f"contract {'passed' if outcome.check_passed else 'FAILED: ' + outcome.check_description}")
-        if not outcome.check_passed:
-            for example in outcome.check_metadata.get("quarantine_examples", [])[:5]:
-                say(f"    {example}")
     summary.seconds["load"] = time.perf_counter() - started
+    for problem in summary.problems:
+        say(f"  problem: {problem}")
 
     failed = [p for p in summary.partitions if not p.check_passed]
     if failed:

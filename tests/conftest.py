@@ -17,6 +17,8 @@ os.environ.pop("DAGSTER_HOME", None)
 # Never deliver test alerts to a developer's real webhooks or pick up their alert/freshness settings.
 for _var in ("AIW_ALERTS_CONFIG", "AIW_ALERT_WEBHOOK_URL", "AIW_SLACK_WEBHOOK_URL", "AIW_FRESHNESS_MAX_HOURS"):
     os.environ.pop(_var, None)
+# Tests write a landing file and load it at once: no quiet period (a test that needs one sets it).
+os.environ["AIW_LANDING_QUIET_SECONDS"] = "0"
 
 # A fixed "today" for generated data, so tests do not depend on the calendar.
 END_DATE = dt.date(2026, 11, 20)

@@ -115,15 +115,12 @@ def test_a_json_array_file_is_read_record_by_record(layout):
                                   "rule": c.rule_required("schema_version")}
 
 
-def test_a_line_over_the_limit_stops_the_load_naming_file_and_line(layout):
+def test_a_line_over_the_limit_is_quarantined_with_its_line_and_the_rest_loads(layout):
     write_landing(layout, "a.ndjson", [event(1)], load_date="2026-11-20")
     huge = layout.landing_dir("native") / "2026-11-20" / "b.ndjson"
-    huge.write_text(json.dumps(event(2)) + "\n" + json.dumps(event(3, feature_id="x" * MAX_LINE_BYTES)) + "\n")
-    try:
-        lake.load_partition(layout, "2026-11-20", now_ms=NOW_MS)
-    except lake.LoadError as exc:
-        message = str(exc)
-    else:
-        raise AssertionError("a line over the limit must stop the load")
-    assert message.startswith("native/2026-11-20/b.ndjson: ") and "Line: 2" in message
-    assert lake.read_manifest(layout) == {}  # nothing committed; the next run retries both files
+    huge.write_text(json.dumps(event(2)) + "\n" + json.dumps(event(3, feature_id="x" * MAX_LINE_BYTES)) + "\n"
+                    + json.dumps(event(4)) + "\n")
+    result = lake.load_partition(layout, "2026-11-20", now_ms=NOW_MS)
+    assert (result.accepted, result.quarantined, result.rejected) == (3, 1, [])
+    assert result.examples == [{"file": "native/2026-11-20/b.ndjson", "line": 2, "record": 1, "rule": "line_too_long"}]
+    assert all(f.reconciles for f in result.files)

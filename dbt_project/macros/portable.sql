@@ -52,6 +52,20 @@
     arg_max({{ expr }}, {{ order_by }})
 {%- endmacro %}
 
+{#- One sortable value from several (compared left to right), for value_at_max over a tie-broken order:
+    value_at_max(x, sort_key(['ts', 'loaded_at', 'id'])) picks the same row in every build. -#}
+{% macro sort_key(exprs) -%}
+    {{ return(adapter.dispatch('sort_key', 'ai_analytics_warehouse')(exprs)) }}
+{%- endmacro %}
+
+{% macro default__sort_key(exprs) -%}
+    struct({{ exprs | join(', ') }})
+{%- endmacro %}
+
+{% macro duckdb__sort_key(exprs) -%}
+    row({{ exprs | join(', ') }})
+{%- endmacro %}
+
 {#- String prefix test. -#}
 {% macro starts_with(text, prefix) -%}
     {{ return(adapter.dispatch('starts_with', 'ai_analytics_warehouse')(text, prefix)) }}

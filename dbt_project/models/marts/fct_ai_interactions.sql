@@ -50,12 +50,14 @@ new_feedback_targets as (
 
 carried as (
 
-    -- Rows already here that need another look: new feedback, or new prices.
+    -- Rows already here that need another look: new feedback, new prices, or a new copy of their id (which
+    -- they win against: first accepted wins).
     select
         {{ producer_columns | join(', ') }}, cast(0 as bigint) as line_number
     from {{ this }}
-    where (event_id in (select event_id from new_feedback_targets) or price_version <> {{ current_price_version }})
-      and event_id not in (select event_id from new_interactions)
+    where event_id in (select event_id from new_feedback_targets)
+       or price_version <> {{ current_price_version }}
+       or event_id in (select event_id from new_interactions)
 
 ),
 {% endif %}
@@ -88,14 +90,16 @@ deduplicated as (
     left join repeated_ids on repeated_ids.event_id = candidates.event_id
     where repeated_ids.event_id is null
     union all
-    -- For a repeated id the later load wins.
+    -- For a repeated id the first accepted copy wins (DESIGN: first accepted wins): the earliest load,
+    -- then the load id (loads of one run share loaded_at), then the line. The loader already quarantines
+    -- a changed copy and drops a retry, so this only decides between copies an older lake let through.
     select *
     from (
         select candidates.*
         from candidates
         inner join repeated_ids on repeated_ids.event_id = candidates.event_id
     ) as repeated
-    qualify row_number() over (partition by event_id order by loaded_at desc, line_number desc) = 1
+    qualify row_number() over (partition by event_id order by loaded_at, load_id, line_number) = 1
 
 ),
 

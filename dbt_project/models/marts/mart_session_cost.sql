@@ -25,12 +25,30 @@ session_rows as (
 
 ),
 
+session_users as (
+
+    select session_id, user_id, count(*) as calls
+    from session_rows
+    where user_id is not null
+    group by session_id, user_id
+
+),
+
+session_user as (
+
+    -- A session belongs to one user; should producers disagree, the most frequent id wins, and of equally
+    -- frequent ids the largest (a fixed rule, so every build agrees).
+    select session_id, {{ value_at_max('user_id', sort_key(['calls', 'user_id'])) }} as session_user_id
+    from session_users
+    group by session_id
+
+),
+
 aggregated as (
 
     select
         session_id,
-        -- A session belongs to one user; should producers disagree, the most frequent id wins.
-        mode(user_id) as user_id,
+        any_value(session_user.session_user_id) as user_id,
         cast(count(*) as bigint) as interactions,
         sum(1.0 / sample_rate) as estimated_interactions,
         cast(sum(coalesce(prompt_tokens, 0) + coalesce(completion_tokens, 0)) as bigint) as total_tokens,
@@ -40,6 +58,7 @@ aggregated as (
         max(event_ts) as last_event_ts,
         max(updated_at) as source_updated_at
     from session_rows
+    left join session_user using (session_id)
     group by session_id
 
 ),

@@ -7,6 +7,7 @@ import dagster as dg
 
 from ingestion import lake
 from ingestion.layout import Layout
+from ingestion.writer_lock import writer_lock
 from orchestration.defs.lake.checks import CONTRACT_CHECK, contract_check_result
 from orchestration.metadata import load_summary_md
 from orchestration.resources import WarehouseSettings
@@ -38,9 +39,15 @@ def load_lake(context: dg.AssetExecutionContext, settings: WarehouseSettings):
     layout: Layout = settings.layout()
     load_dates = context.partition_keys
     now_ms = int(time.time() * 1000)
-    loads = [lake.load_partition(layout, d, now_ms=now_ms, progress=context.log.info) for d in load_dates]
-    loaded = [r for r in loads if r.load_id]
-    check = contract_check_result(layout, load_dates, loaded, settings.quarantine_threshold, now_ms)
+    # One writer per AIW_HOME: the loads and the check over what they wrote happen under the writer lock
+    # (re-entrant: `aiw run` already holds it when it runs this asset in its own process).
+    with writer_lock(layout.home, f"Dagster run {context.run_id[:8]} (load_lake)", say=context.log.info):
+        rejected = lake.reject_out_of_window(layout, now_ms=now_ms)
+        loads = [lake.load_partition(layout, d, now_ms=now_ms, progress=context.log.info) for d in load_dates]
+        loaded = [r for r in loads if r.load_id]
+        check = contract_check_result(layout, load_dates, loaded, settings.quarantine_threshold, now_ms)
+    problems = [f"{f.relative_path}: rejected: {f.reason}; {lake.what_to_do(f.reason)}" for f in rejected]
+    problems += [p for r in loads for p in r.problems()]
     files = [f for r in loaded for f in r.files]
     combined = lake.LoadResult(load_date=",".join(load_dates), files=files)
     yield dg.MaterializeResult(
@@ -48,6 +55,8 @@ def load_lake(context: dg.AssetExecutionContext, settings: WarehouseSettings):
         metadata={
             "load_dates": dg.MetadataValue.json(sorted(r.load_date for r in loaded)),
             "files_loaded": len(files),
+            "files_rejected": len(rejected) + sum(len(r.rejected) for r in loads),
+            "problems": dg.MetadataValue.json(problems),
             "lines": sum(f.lines for f in files),
             "accepted": sum(f.accepted for f in files),
             "quarantined": sum(f.quarantined for f in files),

@@ -15,14 +15,19 @@ def pending_run_requests(settings: WarehouseSettings, partition_keys: set[str]) 
                                                                                            list[str]]:
     """One RunRequest per load date with unloaded files; dates outside the partitions are reported instead.
 
-    The run key names the exact files, so a date is launched again only when a new file lands for it
-    (a load that failed its contract check is not retried in a loop; fix the data or re-run from the UI).
+    The run key names the exact files with their sizes and modification times, so a date is launched again
+    only when a file lands or grows (a load that failed its contract check is not retried in a loop; fix the
+    data or re-run from the UI). Files still within the quiet period wait for a later tick. Files whose path
+    date is outside the window get one run of the newest partition, which records them as rejected (every
+    lake run does), since no partition can hold them.
     """
-    pending, _ = lake.pending_files(settings.layout())
+    layout = settings.layout()
+    pending, _settling = lake.pending_files(layout)
     by_date: dict[str, list[str]] = {}
     for f in pending:
-        by_date.setdefault(f.load_date, []).append(f.relative_path)
-    requests, outside = [], []
+        st = f.path.stat()
+        by_date.setdefault(f.load_date, []).append(f"{f.relative_path}:{st.st_size}:{st.st_mtime_ns}")
+    requests, outside = [], [f.relative_path for f in lake.out_of_window_files(layout)]
     for load_date, paths in sorted(by_date.items()):
         if load_date not in partition_keys:
             outside.append(load_date)
@@ -30,6 +35,10 @@ def pending_run_requests(settings: WarehouseSettings, partition_keys: set[str]) 
         digest = hashlib.sha1("\n".join(sorted(paths)).encode()).hexdigest()[:12]
         requests.append(dg.RunRequest(run_key=f"{load_date}:{digest}", partition_key=load_date,
                                       tags={"aiw/landing_files": str(len(paths))}))
+    if outside and partition_keys:
+        digest = hashlib.sha1("\n".join(sorted(outside)).encode()).hexdigest()[:12]
+        requests.append(dg.RunRequest(run_key=f"reject:{digest}", partition_key=max(partition_keys),
+                                      tags={"aiw/out_of_window_files": str(len(outside))}))
     return requests, outside
 
 
@@ -40,7 +49,8 @@ def new_landing_files(context: dg.SensorEvaluationContext, settings: WarehouseSe
     keys = set(load_date_partitions.get_partition_keys())
     requests, outside = pending_run_requests(settings, keys)
     if outside:
-        context.log.warning(f"landing files with load dates outside the partitions were skipped: {outside}")
+        context.log.warning(f"landing files with path dates outside the load-date window (a run records them "
+                            f"as rejected): {outside}")
     if not requests:
         return dg.SensorResult(skip_reason=dg.SkipReason("no new landing files"))
     return dg.SensorResult(run_requests=requests)

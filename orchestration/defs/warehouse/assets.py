@@ -10,6 +10,7 @@ import dagster as dg
 import duckdb
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
 
+from ingestion.writer_lock import writer_lock
 from orchestration.defs.warehouse.project import dbt_project, ensure_manifest
 from orchestration.metadata import mart_metadata
 from orchestration.resources import WarehouseSettings
@@ -65,5 +66,7 @@ def warehouse_models(context: dg.AssetExecutionContext, dbt: DbtCliResource,
     os.environ["AIW_HOME"] = str(layout.home)  # profiles.yml and the lake sources read it
     # Hold the materializations until dbt has exited: only then can this process open the warehouse
     # (DuckDB has one writer) to add row counts and the Markdown tables to each mart's materialization.
-    events = list(dbt.cli(["build", "--exclude-resource-type", "unit_test"], context=context).stream())
-    yield from with_mart_metadata(events, layout.warehouse, context)
+    # One writer per AIW_HOME: a dbt build never runs beside a lake load or another build.
+    with writer_lock(layout.home, f"Dagster run {context.run_id[:8]} (dbt build)", say=context.log.info):
+        events = list(dbt.cli(["build", "--exclude-resource-type", "unit_test"], context=context).stream())
+        yield from with_mart_metadata(events, layout.warehouse, context)
