@@ -261,7 +261,7 @@ def test_changing_a_price_reprices_history(run, tmp_path):
     shutil.copytree(Path(__file__).parents[1] / "dbt_project", project,
                     ignore=shutil.ignore_patterns("target", "logs"))
     with open(project / "seeds" / "price_overrides.csv", "a") as fh:
-        fh.write(",equals,gpt-4o-mini,1.0,0.5,2.0,2000-01-01,9999-12-31,negotiated rate\n")
+        fh.write(",equals,gpt-4o-mini,1.0,0.5,1.0,2.0,0,2000-01-01,9999-12-31,negotiated rate\n")
     dbt = str(Path(sys.executable).parent / "dbt")
     done = subprocess.run([dbt, "build", "--project-dir", str(project), "--profiles-dir", str(project)],
                           env={**__import__("os").environ, "AIW_HOME": str(home)}, capture_output=True, text=True)
