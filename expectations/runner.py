@@ -16,8 +16,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from ingestion import contract as c
 from expectations.suite import build_suite
+from ingestion import contract as c
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 

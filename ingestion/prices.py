@@ -154,7 +154,8 @@ def _rates(model_price: Any, prompt_tokens: int) -> dict[str, Decimal] | None:
     if inp is None and out is None:
         return None
     inp, out = inp or Decimal(0), out or Decimal(0)  # an unpriced kind costs nothing in genai-prices
-    cache_read, cache_write, reasoning = rate("cache_read_mtok"), rate("cache_write_mtok"), rate("output_reasoning_mtok")
+    cache_read, cache_write = rate("cache_read_mtok"), rate("cache_write_mtok")
+    reasoning = rate("output_reasoning_mtok")
     request = getattr(model_price, REQUEST_PRICE_KEY, None)
     return {
         "input_usd_per_mtok": inp,

@@ -324,7 +324,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--output", help="CSV path (default: the dbt seed)")
     export.set_defaults(func=cmd_prices_export)
     resolve = prices_sub.add_parser(
-        "resolve", help="resolve the lake's models with genai-prices (`aiw run` does it; needed before a plain dbt build)")
+        "resolve", help="resolve the lake models with genai-prices (aiw run does it; run it before a plain dbt build)")
     resolve.add_argument("--lake", help="lake directory (default: AIW_LAKE_URI or $AIW_HOME/lake)")
     resolve.set_defaults(func=cmd_prices_resolve)
 
