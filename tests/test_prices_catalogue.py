@@ -47,6 +47,20 @@ def _constraints(model) -> set[str]:
     return {type(c.constraint).__name__ for c in model.prices if c.constraint is not None}
 
 
+def _model_string(model) -> str:
+    """A name the model answers to: its id, else the first exact name or prefix in its match rule."""
+    if model.is_match(model.id):
+        return model.id
+    pending = [model.match]
+    while pending:
+        clause = pending.pop(0)
+        for value in (getattr(clause, "equals", None), getattr(clause, "starts_with", None)):
+            if value and model.is_match(value):
+                return value
+        pending += [*(getattr(clause, "or_", None) or []), *(getattr(clause, "and_", None) or [])]
+    return model.id  # genai-prices cannot be asked for this model by any simple name: stays unpriced
+
+
 def catalogue_calls() -> list[dict]:
     """The calls to land: (provider or None, model string, shape, UTC instant) for the whole catalogue."""
     calls = []
@@ -61,10 +75,10 @@ def catalogue_calls() -> list[dict]:
             if "StartDateConstraint" in constraints:
                 plan += [(shape, EARLY_DAY, TIMES[1]) for shape in ("plain", "long_prompt")]
             for shape, day, at in plan:
-                calls.append({"provider": provider.id, "model": model.id, "shape": shape,
+                calls.append({"provider": provider.id, "model": _model_string(model), "shape": shape,
                               "when": dt.datetime.combine(day, at, tzinfo=dt.UTC)})
             # The same model named without a provider: genai-prices picks the provider from the name.
-            calls.append({"provider": None, "model": model.id, "shape": "cache_write",
+            calls.append({"provider": None, "model": _model_string(model), "shape": "cache_write",
                           "when": dt.datetime.combine(END_DATE, TIMES[2], tzinfo=dt.UTC)})
     return calls
 
