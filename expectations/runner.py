@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from expectations.suite import build_suite
+from ingestion import contract as c
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
@@ -77,7 +78,9 @@ def validate_parquet(parquet: str | list[str], now_ms: int, spill_dir: str | Non
 
     paths = [parquet] if isinstance(parquet, str) else parquet
     file_list = "[" + ", ".join("'" + p.replace("'", "''") + "'" for p in paths) + "]"
-    query = f"select * from read_parquet({file_list}, union_by_name = true)"
+    # A rule over a sum (cached + cache_write <= prompt) is checked on a derived column of that sum.
+    sums = "".join(f", {r.left_sql()} as {r.left_column}" for r in c.INTERACTION_RULES if r.also_left)
+    query = f"select *{sums} from read_parquet({file_list}, union_by_name = true)"
     rows = duckdb.sql(f"select count(*) from ({query})").fetchall()[0][0]
     if rows == 0:
         return ContractReport(rows=0, outcomes=[])

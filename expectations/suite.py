@@ -34,7 +34,7 @@ def expectation_specs(now_ms: int) -> list[tuple[str, dict[str, Any]]]:
         "column": "timestamp", "min_value": c.MIN_TIMESTAMP_MS, "max_value": now_ms + c.MAX_FUTURE_SKEW_MS}))
     for rule in c.INTERACTION_RULES:
         specs.append(("ExpectColumnPairValuesAToBeGreaterThanB", {
-            "column_A": rule.right, "column_B": rule.left, "or_equal": True,
+            "column_A": rule.right, "column_B": rule.left_column, "or_equal": True,
             "ignore_row_if": "either_value_is_missing"}))
     specs.append(("ExpectColumnValuesToBeUnique", {"column": "event_id"}))
     return specs

@@ -56,12 +56,33 @@ class Field:
 
 @dataclass(frozen=True)
 class CrossFieldRule:
-    """A rule over two fields: `left <= right`, checked only when both are present."""
+    """A rule `left (+ also_left ...) <= right`, checked when `right` and at least one left term are present
+    (an absent term of a sum counts 0)."""
 
     name: str
     left: str
     right: str
     description: str
+    also_left: tuple[str, ...] = ()
+
+    @property
+    def left_terms(self) -> tuple[str, ...]:
+        return (self.left, *self.also_left)
+
+    @property
+    def left_column(self) -> str:
+        """The column holding the left side: the field itself, or the name of the derived sum."""
+        return "_plus_".join(self.left_terms)
+
+    def left_sql(self, prefix: str = "") -> str:
+        """The left side in SQL over columns named prefix + field (a sum coalesces absent terms to 0)."""
+        if not self.also_left:
+            return f"{prefix}{self.left}"
+        return "(" + " + ".join(f"coalesce({prefix}{t}, 0)" for t in self.left_terms) + ")"
+
+    def present_sql(self, prefix: str = "") -> str:
+        """True when the rule applies: some left term present (the comparison with a null right is null)."""
+        return "(" + " or ".join(f"{prefix}{t} is not null" for t in self.left_terms) + ")"
 
 
 INTERACTION_FIELDS: tuple[Field, ...] = (
@@ -78,10 +99,12 @@ INTERACTION_FIELDS: tuple[Field, ...] = (
     Field("ttft_ms", "number", "Time to first token, ms.", required=True, nullable_since="1.1", minimum=0),
     Field("total_latency_ms", "number", "Total call latency, ms.", required=True, minimum=0),
     Field("stream_chunks_received", "int", "Chunks received on a streamed call.", minimum=0),
-    Field("prompt_tokens", "int", "Input tokens, cached tokens included.", required=True, nullable_since="1.1",
-          minimum=0),
-    Field("completion_tokens", "int", "Output tokens.", required=True, nullable_since="1.1", minimum=0),
-    Field("cached_tokens", "int", "Input tokens read from the provider's prompt cache.", minimum=0, default=0),
+    Field("prompt_tokens", "int", "Input tokens, cache reads and cache writes included.", required=True,
+          nullable_since="1.1", minimum=0),
+    Field("completion_tokens", "int", "Output tokens, reasoning tokens included.", required=True,
+          nullable_since="1.1", minimum=0),
+    Field("cached_tokens", "int", "Input tokens read from the provider's prompt cache (inside prompt_tokens).",
+          minimum=0, default=0),
     Field("estimated_cost_usd", "number", "Cost the producer believed, USD.", required=True, nullable_since="1.1",
           minimum=0),
     Field("user_regenerated", "bool", "The user asked for another answer.", default=False),
@@ -94,7 +117,8 @@ INTERACTION_FIELDS: tuple[Field, ...] = (
     Field("prompt_hash", "string", "Hash of the scrubbed prompt prefix (never the text).", since="1.1"),
     Field("response_hash", "string", "Hash of the response (never the text).", since="1.1"),
     Field("trace_id", "string", "Distributed trace id.", since="1.1"),
-    Field("cache_write_tokens", "int", "Input tokens written to the prompt cache.", since="1.1", minimum=0),
+    Field("cache_write_tokens", "int", "Input tokens written to the prompt cache (inside prompt_tokens).", since="1.1",
+          minimum=0),
     Field("reasoning_tokens", "int", "Reasoning tokens inside completion_tokens.", since="1.1", minimum=0),
     Field("is_error", "bool", "The call failed.", since="1.1", default=False),
     Field("sample_rate", "number", "Probability the producer kept this call; totals weight by 1/sample_rate.",
@@ -104,7 +128,8 @@ INTERACTION_FIELDS: tuple[Field, ...] = (
 INTERACTION_RULES: tuple[CrossFieldRule, ...] = (
     CrossFieldRule("ttft_le_latency", "ttft_ms", "total_latency_ms", "ttft_ms <= total_latency_ms"),
     CrossFieldRule("cached_le_prompt", "cached_tokens", "prompt_tokens",
-                   "cached_tokens <= prompt_tokens (cached tokens are counted inside prompt_tokens)"),
+                   "cached_tokens + cache_write_tokens <= prompt_tokens (cache reads and cache writes are both "
+                   "counted inside prompt_tokens)", also_left=("cache_write_tokens",)),
 )
 
 FEEDBACK_KINDS = ("regenerated", "edited", "rating")
@@ -222,9 +247,10 @@ def validate_record(record: Any, now_ms: int) -> list[str]:
             broken.append(RULE_TIMESTAMP_PLAUSIBLE)
     if rtype == "interaction":
         for rule in INTERACTION_RULES:
-            left, right = record.get(rule.left), record.get(rule.right)
-            typed_ok = rule_type(rule.left) not in broken and rule_type(rule.right) not in broken
-            if typed_ok and isinstance(left, (int, float)) and isinstance(right, (int, float)) and left > right:
+            terms, right = [record.get(t) for t in rule.left_terms], record.get(rule.right)
+            typed_ok = all(rule_type(f) not in broken for f in (*rule.left_terms, rule.right))
+            numbers = [t for t in terms if isinstance(t, (int, float)) and not isinstance(t, bool)]
+            if typed_ok and numbers and isinstance(right, (int, float)) and sum(numbers) > right:
                 broken.append(rule.name)
     elif record.get("kind") == "rating" and record.get("rating") is None:
         broken.append(RULE_RATING_REQUIRED)

@@ -126,7 +126,7 @@ def staged_select(lines_relation: str, now_ms: int, passthrough: tuple[str, ...]
     fields = all_fields()
     typed_cols = ",\n    ".join(f"{_typed(f)} as t_{f.name}" for f in fields)
     interaction_extra = [_timestamp_rule(now_ms)] + [
-        (f"(t_{r.left} > t_{r.right})", r.name) for r in c.INTERACTION_RULES]
+        (f"({r.present_sql('t_')} and {r.left_sql('t_')} > t_{r.right})", r.name) for r in c.INTERACTION_RULES]
     feedback_extra = [_timestamp_rule(now_ms),
                       ("(t_kind = 'rating' and t_rating is null and j.rating is null)", c.RULE_RATING_REQUIRED)]
     interaction_rules = _rules_list(c.INTERACTION_FIELDS, interaction_extra, c.SUPPORTED_VERSIONS)

@@ -309,13 +309,22 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_prices_export(args: argparse.Namespace) -> int:
-    from ingestion.prices import DEFAULT_PROVIDERS, export_seed
+    from ingestion.prices import catalogue_version, export_seed
     from orchestration.defs.warehouse.project import DBT_PROJECT_DIR
 
     target = Path(args.output) if args.output else DBT_PROJECT_DIR / "seeds" / "model_prices.csv"
-    providers = tuple(args.providers.split(",")) if args.providers else DEFAULT_PROVIDERS
-    rows = export_seed(target, providers)
-    _say(f"wrote {rows} price rows for {len(providers)} providers to {target}; the next `aiw run` re-prices history")
+    rows = export_seed(target)
+    _say(f"wrote {rows} price rows ({catalogue_version()}, every provider) to {target}; "
+         "the next `aiw run` re-prices history")
+    return 0
+
+
+def cmd_prices_resolve(args: argparse.Namespace) -> int:
+    from ingestion.prices import lake_directory, resolution_path, resolve_lake_models
+
+    lake = Path(args.lake) if args.lake else lake_directory(Layout.from_env(getattr(args, "home", None)))
+    keys = resolve_lake_models(lake)
+    _say(f"resolved {keys} distinct (provider, model_id, model_version) keys into {resolution_path(lake)}")
     return 0
 
 
@@ -395,8 +404,11 @@ def build_parser() -> argparse.ArgumentParser:
     prices_sub = prices.add_subparsers(dest="prices_command", required=True)
     export = prices_sub.add_parser("export", help="write dbt_project/seeds/model_prices.csv from genai-prices")
     export.add_argument("--output", help="CSV path (default: the dbt seed)")
-    export.add_argument("--providers", help="comma-separated genai-prices provider ids (default: first-party makers)")
     export.set_defaults(func=cmd_prices_export)
+    resolve = prices_sub.add_parser(
+        "resolve", help="resolve the lake models with genai-prices (aiw run does it; run it before a plain dbt build)")
+    resolve.add_argument("--lake", help="lake directory (default: AIW_LAKE_URI or $AIW_HOME/lake)")
+    resolve.set_defaults(func=cmd_prices_resolve)
 
     try:
         from ingestion.collector import server

@@ -44,6 +44,10 @@ CASES = [
     (good(explicit_rating="meh"), [c.rule_allowed("explicit_rating")]),
     (good(ttft_ms=5000.0), ["ttft_le_latency"]),
     (good(cached_tokens=101), ["cached_le_prompt"]),
+    # Cache reads and cache writes are both inside prompt_tokens.
+    (good(schema_version="1.1", cached_tokens=60, cache_write_tokens=40), []),
+    (good(schema_version="1.1", cached_tokens=60, cache_write_tokens=41), ["cached_le_prompt"]),
+    (good(schema_version="1.1", cached_tokens=..., cache_write_tokens=101), ["cached_le_prompt"]),
     (good(user_regenerated="yes"), [c.rule_type("user_regenerated")]),
     # 1.0 requires measured values; 1.1 allows null when the source cannot measure them.
     (good(ttft_ms=None), [c.rule_required("ttft_ms")]),

@@ -261,7 +261,7 @@ def test_changing_a_price_reprices_history(run, tmp_path):
     shutil.copytree(Path(__file__).parents[1] / "dbt_project", project,
                     ignore=shutil.ignore_patterns("target", "logs"))
     with open(project / "seeds" / "price_overrides.csv", "a") as fh:
-        fh.write(",equals,gpt-4o-mini,1.0,0.5,2.0,2000-01-01,9999-12-31,negotiated rate\n")
+        fh.write(",equals,gpt-4o-mini,1.0,0.5,1.0,2.0,0,2000-01-01,9999-12-31,negotiated rate\n")
     dbt = str(Path(sys.executable).parent / "dbt")
     done = subprocess.run([dbt, "build", "--project-dir", str(project), "--profiles-dir", str(project)],
                           env={**__import__("os").environ, "AIW_HOME": str(home)}, capture_output=True, text=True)
@@ -283,6 +283,42 @@ def test_changing_a_price_reprices_history(run, tmp_path):
     others = sum(truth.cost(r) for r in gen.valid_records if r["model_id"] != "gpt-4o-mini")
     repriced = sum(c for _e, c, _s in rows)
     assert session_total == pytest.approx(others + repriced + unpriced, rel=1e-9)
+
+
+def test_a_blank_override_price_fails_the_build_naming_the_row(run, tmp_path):
+    """A blank cell in price_overrides.csv is an error naming the row, never a silently ignored override."""
+    import os
+    import re
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    layout, _gen, _ = run
+    home = tmp_path / "aiw"
+    shutil.copytree(layout.home, home)
+    shutil.rmtree(home / "lake" / "prices")
+    # A plain dbt build needs the resolution: `aiw prices resolve` writes it from the lake.
+    assert main(["--home", str(home), "prices", "resolve"]) == 0
+    assert (home / "lake" / "prices" / "model_resolution" / "resolution.parquet").exists()
+    project = tmp_path / "dbt_project"
+    shutil.copytree(Path(__file__).parents[1] / "dbt_project", project,
+                    ignore=shutil.ignore_patterns("target", "logs"))
+    with open(project / "seeds" / "price_overrides.csv", "a") as fh:
+        fh.write("openai,equals,gpt-4o,1.0,0.5,,2.0,0,2026-01-01,9999-12-31,cache writes forgotten\n")
+    dbt = str(Path(sys.executable).parent / "dbt")
+    done = subprocess.run([dbt, "build", "--project-dir", str(project), "--profiles-dir", str(project)],
+                          env={**os.environ, "AIW_HOME": str(home)}, capture_output=True, text=True)
+    assert done.returncode != 0
+    assert "price_overrides_have_every_price" in done.stdout
+    # dbt points at the stored failing rows; each names the override row and its blank cells.
+    where = re.search(r"select \* from (\S+)", done.stdout)
+    assert where, done.stdout[-3000:]
+    con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
+    failures = con.execute(f"select override_row, problems from {where.group(1)}").fetchall()
+    con.close()
+    assert failures == [("price_overrides.csv row (provider_id=openai, match_type=equals, match_value=gpt-4o, "
+                         "valid_from=2026-01-01)", "cache_write_usd_per_mtok is blank")]
 
 
 def test_demo_findings_name_the_planted_cases(run):

@@ -42,10 +42,15 @@
         {%- endfor -%}
         {%- do run_query('create schema if not exists ' ~ source.schema) -%}
         {%- do run_query('drop table if exists ' ~ table) -%}
+        {#- lake_partition "" : one directory of files, no partitions to register. -#}
         {%- do run_query('create table ' ~ table ~ ' ('
                          ~ columns | join(', ')
-                         ~ ") using parquet partitioned by (" ~ partition_column ~ ") location '" ~ location ~ "'") -%}
+                         ~ ") using parquet "
+                         ~ ("partitioned by (" ~ partition_column ~ ") " if partition_column else "")
+                         ~ "location '" ~ location ~ "'") -%}
+        {%- if partition_column -%}
         {%- do run_query('msck repair table ' ~ table) -%}
+        {%- endif -%}
         {%- do run_query('drop view if exists aiw_lake_probe') -%}
         {{ log('lake: ' ~ table ~ ' -> ' ~ location, info=true) }}
     {%- endfor -%}

@@ -136,3 +136,9 @@
 {% macro duckdb__list_item(list_expr, i) -%}
     list_extract({{ list_expr }}, {{ i }})
 {%- endmacro %}
+
+{#- Seconds since UTC midnight of a timestamp (whole seconds: price windows start on whole seconds).
+    hour/minute/second are the same functions on DuckDB and Spark; timestamps here are UTC. -#}
+{% macro utc_second_of_day(ts) -%}
+    (hour({{ ts }}) * 3600 + minute({{ ts }}) * 60 + second({{ ts }}))
+{%- endmacro %}

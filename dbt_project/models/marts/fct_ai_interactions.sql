@@ -8,8 +8,9 @@
     )
 }}
 -- depends_on: {{ ref('int_feedback__targets') }}
--- Every interaction, one row per event_id: deduplicated, priced from the dated price table, with
--- later feedback merged in and the warehouse's implicit quality score.
+-- depends_on: {{ ref('int_model_prices') }}, {{ ref('int_price_overrides') }}, {{ ref('int_model_resolution') }} (price_version)
+-- Every interaction, one row per event_id: deduplicated, priced as genai-prices prices it (or by your
+-- overrides), with later feedback merged in and the warehouse's implicit quality score.
 --
 -- Incremental, without re-reading history. A build (re)writes only:
 --   * interactions from lake loads newer than the watermark (Parquet row groups of older loads are
@@ -24,7 +25,7 @@
 {%- set producer_columns = [
     'event_id', 'schema_version', 'session_id', 'user_id', 'event_ts', 'event_date', 'feature_id', 'model_id',
     'model_version', 'provider', 'routing_strategy', 'ttft_ms', 'total_latency_ms', 'stream_chunks_received',
-    'prompt_tokens', 'completion_tokens', 'cached_tokens', 'reported_cost_usd', 'reported_regenerated',
+    'prompt_tokens', 'completion_tokens', 'cached_tokens', 'cache_write_tokens', 'reasoning_tokens', 'reported_cost_usd', 'reported_regenerated',
     'reported_edited_output', 'reported_rating', 'reported_quality_score', 'response_hash', 'is_error',
     'sample_rate', 'source', 'load_id', 'loaded_at'] %}
 
@@ -103,107 +104,34 @@ deduplicated as (
 
 ),
 
-model_keys as (
-
-    select distinct model_id, model_version, provider from deduplicated
-
-),
-
-key_prices as (
-
-    -- Price rules that can apply to each distinct model seen (a handful), ranked: overrides first,
-    -- then exact names before prefixes, longer prefixes first, the event's own provider first.
-    select
-        k.model_id,
-        k.model_version,
-        k.provider,
-        p.input_usd_per_mtok,
-        p.cached_input_usd_per_mtok,
-        p.output_usd_per_mtok,
-        p.valid_from,
-        p.valid_to,
-        p.price_source,
-        p.source_rank * 100000
-          + case when p.match_type = 'equals' then 0 else 10000 end
-          - length(p.match_value) * 10
-          + case when p.provider_id = k.provider then 0 else 1 end as rule_rank
-    from model_keys as k
-    inner join {{ ref('int_model_prices') }} as p
-        on (p.match_type = 'equals'
-              and p.match_value in (lower(k.model_id), lower(concat(k.model_id, '-', k.model_version))))
-        or (p.match_type = 'starts_with'
-              and ({{ starts_with('lower(k.model_id)', 'p.match_value') }}
-                   or {{ starts_with("lower(concat(k.model_id, '-', k.model_version))", 'p.match_value') }}))
-    -- An override names its provider (or none, for all); a genai-prices list price also prices the
-    -- same model served elsewhere (gpt-4o on Azure) when nothing better matches.
-    where p.price_source = 'price_table' or p.provider_id is null or k.provider is null
-       or p.provider_id = k.provider
-
-),
-
-key_boundaries as (
-
-    -- Cut each model's timeline wherever a candidate rule starts or ends ...
-    select distinct model_id, model_version, provider, valid_from as period_start from key_prices
-    union
-    select distinct model_id, model_version, provider, valid_to as period_start from key_prices
-
-),
-
-key_periods as (
-
-    select
-        model_id,
-        model_version,
-        provider,
-        period_start,
-        lead(period_start) over (partition by model_id, model_version, provider order by period_start) as period_end
-    from key_boundaries
-
-),
-
-best_price as (
-
-    -- ... and keep the best-ranked rule in force over each piece: one price per model and day, so
-    -- events join to exactly one row and no per-event ranking is needed.
-    select
-        p.model_id,
-        p.model_version,
-        p.provider,
-        p.period_start,
-        p.period_end,
-        kp.input_usd_per_mtok,
-        kp.cached_input_usd_per_mtok,
-        kp.output_usd_per_mtok,
-        kp.price_source
-    from key_periods as p
-    inner join key_prices as kp
-        on kp.model_id = p.model_id
-       and kp.model_version = p.model_version
-       and kp.provider is not distinct from p.provider
-       and kp.valid_from <= p.period_start
-       and kp.valid_to >= p.period_end
-    where p.period_end is not null
-    qualify row_number() over (
-        partition by p.model_id, p.model_version, p.provider, p.period_start order by kp.rule_rank) = 1
-
-),
-
 priced as (
 
+    -- The event's key, UTC date, second of the day and prompt size pick its one price cell (a null
+    -- prompt takes the base tier, and its cost stays null). A key without cells was not resolved.
     select
         d.*,
-        bp.input_usd_per_mtok,
-        bp.cached_input_usd_per_mtok,
-        bp.output_usd_per_mtok,
-        bp.price_source
+        c.input_usd_per_mtok,
+        c.cache_read_usd_per_mtok,
+        c.cache_write_usd_per_mtok,
+        c.output_usd_per_mtok,
+        c.reasoning_usd_per_mtok,
+        c.request_usd,
+        c.price_source,
+        c.resolved_provider_id,
+        c.resolved_model_ref,
+        case when c.model_id is null then 'not resolved: run `aiw prices resolve` (or `aiw run`) before dbt'
+             else c.unresolved_reason end as unresolved_reason
     from deduplicated as d
-    left join best_price as bp
-        on bp.model_id = d.model_id
-       and bp.model_version = d.model_version
-       and bp.provider is not distinct from d.provider
-       and d.event_date >= bp.period_start
-       and d.event_date < bp.period_end
+    left join {{ ref('int_model_price_cells') }} as c
+        on c.model_id = d.model_id
+       and c.model_version = d.model_version
+       and c.provider is not distinct from d.provider
+       and d.event_date >= c.period_start
+       and d.event_date < c.period_end
+       and {{ utc_second_of_day('d.event_ts') }} >= c.utc_second_from
+       and {{ utc_second_of_day('d.event_ts') }} < c.utc_second_to
+       and coalesce(d.prompt_tokens, 0) >= c.prompt_tokens_from
+       and (c.prompt_tokens_to is null or coalesce(d.prompt_tokens, 0) < c.prompt_tokens_to)
 
 ),
 
@@ -217,8 +145,7 @@ merged as (
         coalesce(p.reported_edited_output, false) or coalesce(f.feedback_edited, false) as user_edited_output,
         -- The latest rating wins; feedback always comes after the call it rates.
         coalesce(f.feedback_rating, p.reported_rating) as explicit_rating,
-        {{ token_cost('p.prompt_tokens', 'p.cached_tokens', 'p.completion_tokens', 'p.input_usd_per_mtok',
-                      'p.cached_input_usd_per_mtok', 'p.output_usd_per_mtok', 'p.routing_strategy') }} as priced_cost_usd
+        {{ token_cost('p') }} as priced_cost_usd
     from priced as p
     left join {{ ref('int_feedback__by_event') }} as f
         on f.event_id = p.event_id
@@ -244,12 +171,22 @@ final as (
         prompt_tokens,
         completion_tokens,
         cached_tokens,
+        cache_write_tokens,
+        reasoning_tokens,
         reported_cost_usd,
         cast(coalesce(priced_cost_usd, reported_cost_usd) as double) as cost_usd,
         case when priced_cost_usd is not null then price_source
              when reported_cost_usd is not null then 'producer_estimate'
              else 'unknown' end as cost_source,
         cast(coalesce(priced_cost_usd, reported_cost_usd) - reported_cost_usd as double) as cost_gap_usd,
+        resolved_provider_id,
+        resolved_model_ref,
+        case when priced_cost_usd is not null then cast(null as string)
+             when unresolved_reason is not null then unresolved_reason
+             when input_usd_per_mtok is null
+                 then concat('genai-prices has no text-token price for ', resolved_provider_id, '/',
+                             resolved_model_ref, ' on this date')
+             else 'token counts missing' end as unpriced_reason,
         user_regenerated,
         user_edited_output,
         explicit_rating,

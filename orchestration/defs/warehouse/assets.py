@@ -10,6 +10,7 @@ import dagster as dg
 import duckdb
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
 
+from ingestion.prices import lake_directory, resolve_lake_models
 from ingestion.writer_lock import writer_lock
 from orchestration.defs.warehouse.project import dbt_project, ensure_manifest
 from orchestration.metadata import mart_metadata
@@ -68,5 +69,9 @@ def warehouse_models(context: dg.AssetExecutionContext, dbt: DbtCliResource,
     # (DuckDB has one writer) to add row counts and the Markdown tables to each mart's materialization.
     # One writer per AIW_HOME: a dbt build never runs beside a lake load or another build.
     with writer_lock(layout.home, f"Dagster run {context.run_id[:8]} (dbt build)", say=context.log.info):
+        # genai-prices decides what each model string means (ingestion/prices.py): once per distinct model
+        # key in the lake, right before dbt prices the calls with it.
+        keys = resolve_lake_models(lake_directory(layout))
+        context.log.info(f"resolved {keys} distinct (provider, model_id, model_version) keys with genai-prices")
         events = list(dbt.cli(["build", "--exclude-resource-type", "unit_test"], context=context).stream())
         yield from with_mart_metadata(events, layout.warehouse, context)
