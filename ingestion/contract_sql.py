@@ -12,7 +12,7 @@ the same lines and compares.
 from __future__ import annotations
 
 from ingestion import contract as c
-from ingestion.pii import scrub_sql
+from ingestion.pii import ID_FIELDS, scrub_id_sql, scrub_sql
 
 # Fields whose value is one of a fixed set: no free text, nothing to scrub unless it is outside the set.
 _ENUM_FIELDS = {"schema_version", "routing_strategy", "explicit_rating", "kind", "rating"}
@@ -139,7 +139,10 @@ def staged_select(lines_relation: str, now_ms: int, passthrough: tuple[str, ...]
         if f.default is not None:
             default = str(f.default).lower() if isinstance(f.default, bool) else repr(f.default)
             col = f"coalesce({col}, {default})"
-        if f.kind == "string" and f.name not in _ENUM_FIELDS:
+        if f.name in ID_FIELDS:
+            # A placeholder would merge ids: an id holding PII becomes a keyed hash of itself (ingestion.pii).
+            col = scrub_id_sql(col)
+        elif f.kind == "string" and f.name not in _ENUM_FIELDS:
             col = scrub_sql(col)
         elif f.kind == "string" and f.allowed:
             # An allowed value holds no PII; anything else is quarantined, and kept there scrubbed.

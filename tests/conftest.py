@@ -21,6 +21,8 @@ for _var in ("AIW_ALERTS_CONFIG", "AIW_ALERT_WEBHOOK_URL", "AIW_SLACK_WEBHOOK_UR
 # A fixed "today" for generated data, so tests do not depend on the calendar.
 END_DATE = dt.date(2026, 11, 20)
 NOW_MS = int(dt.datetime(2026, 11, 21, 12, tzinfo=dt.UTC).timestamp() * 1000)
+# The PII key of connections that run the contract's SQL outside the loader (ingestion.pii.set_key).
+TEST_PII_KEY = "5e" * 32
 
 
 @pytest.fixture
