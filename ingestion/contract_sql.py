@@ -17,6 +17,9 @@ from ingestion.pii import ID_FIELDS, scrub_id_sql, scrub_sql
 # Fields whose value is one of a fixed set: no free text, nothing to scrub unless it is outside the set.
 _ENUM_FIELDS = {"schema_version", "routing_strategy", "explicit_rating", "kind", "rating"}
 
+# A line's text with JSON escapes decoded when it is valid JSON (json() writes UTF-8), else as it arrived.
+_DECODED_LINE = "(case when json_valid(line) then json(line)::VARCHAR else line end)"
+
 SQL_TYPES = {"string": "VARCHAR", "int": "BIGINT", "number": "DOUBLE", "bool": "BOOLEAN"}
 
 
@@ -183,6 +186,7 @@ checked as (
 select file_idx, line_no, {extra}coalesce(record_type, 'unknown') as record_type, rules,
   {out_list},
   -- Kept only for rows that could not be parsed, scrubbed and cut short, so people can see what arrived.
-  case when record_type <> 'blank' and not is_object then left({scrub_sql('line')}, 1000) end as raw_line
+  -- Valid JSON (a bare string, an array) is rewritten first, which decodes its \\u escapes for the scrubber.
+  case when record_type <> 'blank' and not is_object then left({scrub_sql(_DECODED_LINE)}, 1000) end as raw_line
 from checked
 """

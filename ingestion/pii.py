@@ -21,7 +21,8 @@ Two treatments, by field:
 What is detected (docs/contract.md lists it with the false positives that are not):
 
 - e-mail: ASCII or non-ASCII (IDN) local parts and domains; `@`, full-width `＠`, small `﹫` and
-  percent-encoded `%40`; `.`, full-width `．` and ideographic `。` between domain labels.
+  percent-encoded `%40`; `.`, full-width `．` and ideographic `。` between domain labels; any of these
+  written as JSON escapes (`\u0040`, `ex\u00e4mple`), as they appear in the text of a broken line.
 - phone: `+` and a country code then 8+ digits in groups (E.164 `+14155550101`, `+44 20 7946 0958`,
   `+1 (415) 555-0101`); North American national formats `(415) 555-0101`, `415-555-0101`, `415.555.0101`;
   trunk-prefix national formats with 9+ digits (`020 7946 0958`, `07911 123456`, `01 23 45 67 89`), one
@@ -63,9 +64,11 @@ ID_FIELDS = ("event_id", "session_id", "user_id", "trace_id", "feedback_id", "ta
 # Every pattern is written for both engines: ASCII classes spelled out ([0-9], not \d, which is Unicode in
 # Python), no look-around or back-references (RE2 has neither), and Python compiles with re.ASCII so that
 # \b means what it means in RE2.
-_NON_ASCII = r"[^\x00-\x7F]"
-_AT = r"(?:@|＠|﹫|%40)"
-_DOT = r"(?:\.|．|。)"
+# A non-ASCII character, raw or as a JSON escape (lines kept in quarantine are JSON text as it arrived).
+_NON_ASCII = r"(?:[^\x00-\x7F]|\\u[0-9A-Fa-f]{4})"
+_AT_ESCAPED = r"\\u(?:0040|[Ff][Ff]20|[Ff][Ee]6[Bb])"
+_AT = rf"(?:@|＠|﹫|%40|{_AT_ESCAPED})"
+_DOT = r"(?:\.|．|。|\\u[Ff][Ff]0[Ee]|\\u3002)"
 _LABEL = rf"(?:[A-Za-z0-9\-]|{_NON_ASCII})+"
 _TLD = rf"(?:[A-Za-z]{{2,}}|xn--[A-Za-z0-9\-]+|{_NON_ASCII}{{2,}})"
 EMAIL = rf"(?:[A-Za-z0-9._%+\-]|{_NON_ASCII})+{_AT}{_LABEL}(?:{_DOT}{_LABEL})*{_DOT}{_TLD}"
@@ -86,9 +89,9 @@ CARD_BARE = rf"{_STANDALONE}([0-9]{{13,19}})\b"
 SSN_BARE = rf"{_STANDALONE}([0-9]{{9}})\b"
 
 # Necessary conditions of the detectors above, one search: text without any of them is returned unchanged.
-PREFILTER = r"@|＠|﹫|%40|\+[1-9]|[0-9]{9}|[0-9]{3}[ .\-][0-9]{2}|0[0-9]{1,4}[ .\-)]"
+PREFILTER = rf"@|＠|﹫|%40|{_AT_ESCAPED}|\+[1-9]|[0-9]{{9}}|[0-9]{{3}}[ .\-][0-9]{{2}}|0[0-9]{{1,4}}[ .\-)]"
 # The same for identifiers, whose detectors leave bare digit runs alone.
-ID_PREFILTER = r"@|＠|﹫|%40|\+[1-9]|[0-9]{3}[ .\-][0-9]{2}|0[0-9]{1,4}[ )]"
+ID_PREFILTER = rf"@|＠|﹫|%40|{_AT_ESCAPED}|\+[1-9]|[0-9]{{3}}[ .\-][0-9]{{2}}|0[0-9]{{1,4}}[ )]"
 
 
 def luhn_valid(digits: str) -> bool:

@@ -25,6 +25,10 @@ PII_CASES: list[tuple[str, str, bool]] = [
     ("ｃａｒｏｌ＠ｅｘａｍｐｌｅ．ｃｏｍ", E, True),  # full-width throughout
     ("carol﹫example.com", E, True),  # small commercial at
     ("user:jane@example.com", f"user:{E}", True),  # an id with a delimited e-mail part
+    ("carol\\u0040example.com", E, True),  # JSON escapes, as in the text of a broken line
+    ("carol@ex\\u00e4mple.com", E, True),
+    ("\\uff43\\uff41\\uff52\\uff4f\\uff4c\\uff20\\uff45\\uff58\\uff41\\uff4d\\uff50\\uff4c\\uff45\\uff0e\\uff43\\uff4f\\uff4d", E, True),
+    ("say \\u0022hi\\u0022 to everyone", "say \\u0022hi\\u0022 to everyone", False),
     # ---- phone numbers
     ("+14155550101", P, True),  # E.164
     ("+447911123456", P, True),
