@@ -139,11 +139,9 @@ def _first(attrs: dict[str, Any], names: tuple[str, ...]) -> Any:
 
 
 def _event_id(trace_id: Any, span_id: Any) -> Any:
-    # Trace id then span id, as one run of hex: span ids are unique only within their trace, and a bare
-    # 16-hex span id that happens to be all digits and Luhn-valid would be scrubbed as a card number
-    # (then collide with every other such span); inside 48 hex characters no digit run stands alone.
-    # Only well-formed ids are joined: gluing arbitrary text could hide a card number from the scrubber
-    # (its last digits would run into the next id's letters).
+    # Trace id then span id, as one run of hex: span ids are unique only within their trace.
+    # Only well-formed ids are joined: gluing arbitrary text could hide PII from the scrubber (the last
+    # digits of a phone number would run into the next id's characters).
     if isinstance(trace_id, str) and isinstance(span_id, str) and _HEX32.fullmatch(trace_id) and \
             _HEX16.fullmatch(span_id):
         return trace_id + span_id
