@@ -89,9 +89,14 @@ CARD_BARE = rf"{_STANDALONE}([0-9]{{13,19}})\b"
 SSN_BARE = rf"{_STANDALONE}([0-9]{{9}})\b"
 
 # Necessary conditions of the detectors above, one search: text without any of them is returned unchanged.
-PREFILTER = rf"@|＠|﹫|%40|{_AT_ESCAPED}|\+[1-9]|[0-9]{{9}}|[0-9]{{3}}[ .\-][0-9]{{2}}|0[0-9]{{1,4}}[ .\-)]"
+# Kept narrow enough that the dates in model versions ("2024-08-06") and the ids, names and hashes that make
+# up most fields do not pass, since the detectors cost far more than this search.
+_TRUNK_NECESSARY = r"\(0[0-9]{1,4}\)|\b0[0-9]{1,4}[ .\-][0-9]{4}|\b0[0-9]{1,4}[ .\-][0-9]{2,8}[ .\-][0-9]{2}"
+_GROUPS_NECESSARY = (r"[0-9]{3}[ \-][0-9]{2}[ \-][0-9]{4}|[0-9]{3}[ .\-][0-9]{3}[ .\-][0-9]{4}|\([0-9]{3}\)"
+                     r"|[0-9]{4}[ .\-][0-9]{4}[ .\-][0-9]{4}|[0-9]{4}[ .\-][0-9]{6}")
+PREFILTER = rf"@|＠|﹫|%40|{_AT_ESCAPED}|\+[1-9]|{_STANDALONE}[0-9]{{9}}|{_GROUPS_NECESSARY}|{_TRUNK_NECESSARY}"
 # The same for identifiers, whose detectors leave bare digit runs alone.
-ID_PREFILTER = rf"@|＠|﹫|%40|{_AT_ESCAPED}|\+[1-9]|[0-9]{{3}}[ .\-][0-9]{{2}}|0[0-9]{{1,4}}[ )]"
+ID_PREFILTER = rf"@|＠|﹫|%40|{_AT_ESCAPED}|\+[1-9]|{_GROUPS_NECESSARY}|{_TRUNK_NECESSARY}"
 
 
 def luhn_valid(digits: str) -> bool:
@@ -257,8 +262,9 @@ def id_has_pii_sql(expr: str) -> str:
     """DuckDB boolean: `id_has_pii` of the string expression `expr`."""
     matched = " or ".join(f"regexp_matches(v, {_lit(p)})" for p in _ID_MATCHED)
     checked = " or ".join(f"len({_found_sql(d, 'v')}) > 0" for d in _ID_CHECKED)
-    return (f"coalesce(regexp_matches({expr}, {_lit(ID_PREFILTER)}) "
-            f"and list_transform([{expr}], lambda v: {matched} or {checked})[1], false)")
+    # CASE, not AND: in a projection DuckDB evaluates both sides of an AND for every row, the detectors too.
+    return (f"(case when regexp_matches({expr}, {_lit(ID_PREFILTER)}) "
+            f"then coalesce(list_transform([{expr}], lambda v: {matched} or {checked})[1], false) else false end)")
 
 
 KEY_VARIABLE = "aiw_pii_key"

@@ -26,6 +26,18 @@ def test_guarded_scrub_equals_running_every_detector():
     assert pii.scrub("call 555-123-4567 or mail a@b.co") == "call [phone] or mail [email]"
 
 
+def test_the_pre_filters_are_necessary_conditions_on_digit_soup():
+    """Random digits and separators: the shapes the pre-filters reason about, in every combination."""
+    rng = random.Random(7)
+    alphabet = "0000123456789     --..()+@x_#"
+    samples = ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 40))) for _ in range(30_000)]
+    assert [s for s in samples if pii.scrub(s) != pii.scrub_all(s)] == []
+    unfiltered_id = [s for s in samples if any(pii._compiled(p).search(s) for p in pii._ID_MATCHED)
+                     or any(pii._candidates(d, s) for d in pii._ID_CHECKED)]
+    assert [s for s in unfiltered_id if not pii.id_has_pii(s)] == []
+    assert len(unfiltered_id) > 50 and sum(pii.scrub(s) != s for s in samples) > 100
+
+
 def test_the_sql_scrubber_agrees_with_the_reference_on_random_texts():
     sample = texts(3_000, 11)
     con = duckdb.connect()
