@@ -94,7 +94,8 @@ SSN_BARE = rf"{_STANDALONE}([0-9]{{9}})\b"
 _TRUNK_NECESSARY = r"\(0[0-9]{1,4}\)|\b0[0-9]{1,4}[ .\-][0-9]{4}|\b0[0-9]{1,4}[ .\-][0-9]{2,8}[ .\-][0-9]{2}"
 _GROUPS_NECESSARY = (r"[0-9]{3}[ \-][0-9]{2}[ \-][0-9]{4}|[0-9]{3}[ .\-][0-9]{3}[ .\-][0-9]{4}|\([0-9]{3}\)"
                      r"|[0-9]{4}[ .\-][0-9]{4}[ .\-][0-9]{4}|[0-9]{4}[ .\-][0-9]{6}")
-PREFILTER = rf"@|＠|﹫|%40|{_AT_ESCAPED}|\+[1-9]|{_STANDALONE}[0-9]{{9}}|{_GROUPS_NECESSARY}|{_TRUNK_NECESSARY}"
+PREFILTER = (rf"@|＠|﹫|%40|{_AT_ESCAPED}|\+[1-9]|{_STANDALONE}[0-9]{{9,19}}\b|{_GROUPS_NECESSARY}"
+             rf"|{_TRUNK_NECESSARY}")
 # The same for identifiers, whose detectors leave bare digit runs alone.
 ID_PREFILTER = rf"@|＠|﹫|%40|{_AT_ESCAPED}|\+[1-9]|{_GROUPS_NECESSARY}|{_TRUNK_NECESSARY}"
 
