@@ -27,7 +27,8 @@ PII_CASES: list[tuple[str, str, bool]] = [
     ("user:jane@example.com", f"user:{E}", True),  # an id with a delimited e-mail part
     ("carol\\u0040example.com", E, True),  # JSON escapes, as in the text of a broken line
     ("carol@ex\\u00e4mple.com", E, True),
-    ("\\uff43\\uff41\\uff52\\uff4f\\uff4c\\uff20\\uff45\\uff58\\uff41\\uff4d\\uff50\\uff4c\\uff45\\uff0e\\uff43\\uff4f\\uff4d", E, True),
+    ("\\uff43\\uff41\\uff52\\uff4f\\uff4c\\uff20"
+     "\\uff45\\uff58\\uff41\\uff4d\\uff50\\uff4c\\uff45\\uff0e\\uff43\\uff4f\\uff4d", E, True),
     ("say \\u0022hi\\u0022 to everyone", "say \\u0022hi\\u0022 to everyone", False),
     # ---- phone numbers
     ("+14155550101", P, True),  # E.164

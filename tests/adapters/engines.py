@@ -14,8 +14,8 @@ import duckdb
 import orjson
 import pyarrow as pa
 
-from ingestion.adapters import otlp, posthog, reader
 from ingestion import pii
+from ingestion.adapters import otlp, posthog, reader
 from ingestion.contract_sql import staged_select
 from tests.conftest import NOW_MS, TEST_PII_KEY
 

@@ -81,7 +81,8 @@ def numeric_ids(rng: random.Random, n: int) -> list[str]:
 
 def numeric_id_events() -> list[dict]:
     rng = random.Random(15)
-    event_ids, sessions, users = numeric_ids(rng, NUMERIC_EVENTS), numeric_ids(rng, NUMERIC_SESSIONS), numeric_ids(rng, 50)
+    event_ids, sessions = numeric_ids(rng, NUMERIC_EVENTS), numeric_ids(rng, NUMERIC_SESSIONS)
+    users = numeric_ids(rng, 50)
     return [event(20_000 + i, event_id=event_ids[i], session_id=sessions[i % NUMERIC_SESSIONS],
                   user_id=users[i % 50], trace_id=sessions[i % NUMERIC_SESSIONS], estimated_cost_usd=0.001)
             for i in range(NUMERIC_EVENTS)]
