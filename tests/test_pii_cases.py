@@ -83,6 +83,11 @@ def test_a_damaged_key_is_an_error_not_a_new_key(tmp_path):
 
 
 def test_sql_without_a_key_fails_loudly_instead_of_storing_null_ids():
+    query = f"select {pii.scrub_id_sql('x')} from (select 'jane@example.com' as x)"
     con = duckdb.connect()
+    with pytest.raises(duckdb.CatalogException, match="aiw_pii_scrub_id"):
+        con.execute(query).fetchall()  # a connection that set_key did not prepare
+    pii.set_key(con, TEST_PII_KEY)
+    con.execute(f"reset variable {pii.KEY_VARIABLE}")
     with pytest.raises(duckdb.Error, match="PII key is not set"):
-        con.execute(f"select {pii.scrub_id_sql('x')} from (select 'jane@example.com' as x)").fetchall()
+        con.execute(query).fetchall()
