@@ -47,7 +47,7 @@ from pathlib import Path
 import duckdb
 
 from ingestion import contract as c
-from ingestion import landing
+from ingestion import landing, pii
 from ingestion.adapters.reader import ADAPTED_SOURCES, adapted_relation
 from ingestion.contract_sql import all_fields, staged_select
 from ingestion.landing import (
@@ -163,6 +163,8 @@ def connect(layout: Layout, memory_limit: str = DEFAULT_MEMORY_LIMIT) -> duckdb.
     con.execute("set preserve_insertion_order = false")
     # The adapters read times written without an offset as UTC (docs/adapters.md).
     con.execute("set TimeZone = 'UTC'")
+    # The contract's SQL replaces ids holding PII by a hash keyed with this AIW_HOME's key (ingestion.pii).
+    pii.set_key(con, pii.load_key(layout.home))
     return con
 
 

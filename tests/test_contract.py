@@ -9,7 +9,8 @@ import pytest
 
 from ingestion import contract as c
 from ingestion.contract_sql import staged_select
-from ingestion.pii import luhn_valid, scrub
+from ingestion.pii import luhn_valid, scrub, set_key
+from tests.conftest import TEST_PII_KEY
 
 NOW_MS = 1_790_000_000_000  # 2026-09-21
 
@@ -76,6 +77,7 @@ def test_python_validator(record, expected):
 
 def _sql_rules(lines: list[str]) -> list[list[str]]:
     con = duckdb.connect()
+    set_key(con, TEST_PII_KEY)
     con.execute("create table lines (file_idx integer, line_no bigint, line varchar)")
     con.executemany("insert into lines values (0, ?, ?)", list(enumerate(lines, start=1)))
     rows = con.execute(f"select line_no, rules from ({staged_select('lines', NOW_MS)}) order by line_no").fetchall()

@@ -1,4 +1,4 @@
-"""Helpers every adapter shares: scrubbing whole records, pseudonymous user ids, content hashes, units.
+"""Helpers every adapter shares: scrubbing whole records, content hashes, units.
 
 These are the reference semantics; `common_sql` mirrors each one in DuckDB SQL for the loader."""
 
@@ -10,28 +10,19 @@ from typing import Any
 
 import orjson
 
-from ingestion.pii import scrub
+from ingestion.pii import ID_FIELDS, scrub
 
 
 def scrub_record(record: dict[str, Any]) -> dict[str, Any]:
-    """The record with every string value scrubbed of PII and null values left out.
+    """The record with every string value but the ids scrubbed of PII and null values left out.
 
+    Ids are left as they are: a placeholder would merge every id holding PII into one, so the contract's
+    SQL replaces such an id by a hash keyed per AIW_HOME (`ingestion.pii.scrub_id`), for every source.
     Values of the wrong type are passed through untouched (a string latency, say): the contract then
     quarantines the record with the rule it breaks, instead of the adapter guessing or crashing.
     """
-    return {key: scrub(value) if isinstance(value, str) else value
+    return {key: scrub(value) if isinstance(value, str) and key not in ID_FIELDS else value
             for key, value in record.items() if value is not None}
-
-
-def pseudonymous_id(value: Any) -> Any:
-    """A user id safe to store: unchanged when it holds no PII, else a stable hash of it.
-
-    Scrubbing alone would turn every e-mail address used as an id into the same "[email]" and merge those
-    users; an (unkeyed) hash keeps them apart without keeping the address.
-    """
-    if not isinstance(value, str) or scrub(value) == value:
-        return value
-    return "anon-" + _md5(value)[:20]
 
 
 def content_hash(value: Any) -> str | None:

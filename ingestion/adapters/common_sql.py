@@ -7,14 +7,12 @@ mappers (`common`, `otlp`, `posthog`) pass it through. Each helper here mirrors 
 runs both engines on the same inputs and compares what the contract makes of them.
 
 PII: the contract's SQL (`ingestion.contract_sql`) scrubs every string field of every record on its way
-to the lake, so these mappings do not scrub again; they only do what scrubbing would undo, turning a
-user id that holds PII into a stable pseudonym before the scrubber turns every such id into "[email]".
+to the lake and replaces ids that hold PII by keyed hashes, so these mappings do neither.
 """
 
 from __future__ import annotations
 
 from ingestion.contract_sql import quote
-from ingestion.pii import scrub_sql
 
 NUMBER_TYPES = "('BIGINT', 'UBIGINT', 'DOUBLE')"
 
@@ -47,13 +45,6 @@ def present(*exprs: str) -> str:
 def seconds_to_ms(expr: str) -> str:
     """Seconds -> milliseconds for numbers; any other value unchanged, for the contract to judge."""
     return f"(case when {is_number(expr)} then ({expr}::DOUBLE * 1000)::JSON else {expr} end)"
-
-
-def pseudonymous_id(expr: str) -> str:
-    """A user id safe to store (common.pseudonymous_id): unchanged without PII, else 'anon-' + a hash."""
-    value = text(expr)
-    return (f"(case when {is_string(expr)} and {scrub_sql(value)} <> {value} "
-            f"then to_json('anon-' || left(md5({value}), 20)) else {expr} end)")
 
 
 def content_hash(expr: str) -> str:

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ingestion.adapters.common import content_hash, first, is_number, present, pseudonymous_id, scrub_record
+from ingestion.adapters.common import content_hash, first, is_number, present, scrub_record
 
 # gen_ai.operation.name values that are a call to a model (inference or embeddings). Agent, tool and
 # workflow spans (invoke_agent, execute_tool, ...) are not model calls and are skipped.
@@ -139,11 +139,9 @@ def _first(attrs: dict[str, Any], names: tuple[str, ...]) -> Any:
 
 
 def _event_id(trace_id: Any, span_id: Any) -> Any:
-    # Trace id then span id, as one run of hex: span ids are unique only within their trace, and a bare
-    # 16-hex span id that happens to be all digits and Luhn-valid would be scrubbed as a card number
-    # (then collide with every other such span); inside 48 hex characters no digit run stands alone.
-    # Only well-formed ids are joined: gluing arbitrary text could hide a card number from the scrubber
-    # (its last digits would run into the next id's letters).
+    # Trace id then span id, as one run of hex: span ids are unique only within their trace.
+    # Only well-formed ids are joined: gluing arbitrary text could hide PII from the scrubber (the last
+    # digits of a phone number would run into the next id's characters).
     if isinstance(trace_id, str) and isinstance(span_id, str) and _HEX32.fullmatch(trace_id) and \
             _HEX16.fullmatch(span_id):
         return trace_id + span_id
@@ -184,7 +182,7 @@ def span_to_record(span: dict[str, Any], resource: dict[str, Any], options: Otlp
         "schema_version": "1.1",
         "event_id": _event_id(trace_id, hex_id(span.get("spanId"))),
         "session_id": present(attrs.get("gen_ai.conversation.id"), resource.get("gen_ai.conversation.id"), trace_id),
-        "user_id": pseudonymous_id(first(_first(attrs, USER_ATTRIBUTES), _first(resource, USER_ATTRIBUTES))),
+        "user_id": first(_first(attrs, USER_ATTRIBUTES), _first(resource, USER_ATTRIBUTES)),
         "timestamp": _whole_ms(start) if start is not None else None,
         "feature_id": feature if feature is not None else UNKNOWN_FEATURE,
         "model_id": request_model if request_model is not None else response_model,

@@ -14,7 +14,6 @@ from ingestion.adapters.common_sql import (
     json_string,
     not_the_format,
     present,
-    pseudonymous_id,
     quote,
     seconds_to_ms,
     text,
@@ -108,7 +107,7 @@ def mapped_select(lines_relation: str, options: OtlpOptions) -> str:
                           and regexp_full_match({text('span_id')}, '[0-9a-f]{{16}}')
                          then to_json({text('trace_id')} || {text('span_id')}) else span_id end,
         'session_id', {present(a('gen_ai.conversation.id'), r('gen_ai.conversation.id'), 'trace_id')},
-        'user_id', {pseudonymous_id(user)},
+        'user_id', {user},
         'timestamp', start_ns // 1000000,
         'feature_id', {feature},
         'model_id', coalesce({a('gen_ai.request.model')}, {a('gen_ai.response.model')}),

@@ -27,7 +27,6 @@ from ingestion.adapters.common import (
     is_number,
     iso_to_epoch_ms,
     present,
-    pseudonymous_id,
     scrub_record,
     seconds_to_ms,
 )
@@ -109,7 +108,7 @@ def _user_id(event: dict[str, Any], p: dict[str, Any]) -> Any:
     # that is no user, and counting it as one would make every trace a user.
     if p.get("$process_person_profile") is False:
         return None
-    return pseudonymous_id(event.get("distinct_id"))
+    return event.get("distinct_id")
 
 
 def generation_record(event: dict[str, Any], p: dict[str, Any], options: PosthogOptions) -> dict[str, Any]:
@@ -163,7 +162,6 @@ def custom_record(event: dict[str, Any], p: dict[str, Any]) -> dict[str, Any]:
         record["event_id"] = first(record.get("event_id"), event.get("uuid"))
         record["user_id"] = first(record.get("user_id"), event.get("distinct_id"))
     record["timestamp"] = first(record.get("timestamp"), _event_time_ms(event))
-    record["user_id"] = pseudonymous_id(record.get("user_id"))
     return record
 
 

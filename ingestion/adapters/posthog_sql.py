@@ -16,7 +16,6 @@ from ingestion.adapters.common_sql import (
     json_string,
     not_the_format,
     present,
-    pseudonymous_id,
     quote,
     seconds_to_ms,
     text,
@@ -97,7 +96,7 @@ def mapped_select(lines_relation: str, options: PosthogOptions) -> str:
     feature = "coalesce(" + ", ".join(_p(n) for n in options.feature_properties) + \
         f", {json_string(UNKNOWN_FEATURE)}::JSON)"
     user = (f"(case when {_p('$process_person_profile')}::VARCHAR = 'false' then null "
-            f"else {pseudonymous_id('e.distinct_id')} end)")
+            f"else e.distinct_id end)")
     start = (f"(case when {is_number('event_ms')} and {is_number(latency)} "
              f"then trunc(event_ms::DOUBLE - ({latency})::DOUBLE)::BIGINT::JSON else event_ms end)")
     http_status = _p("$ai_http_status")
@@ -133,8 +132,7 @@ def mapped_select(lines_relation: str, options: PosthogOptions) -> str:
         "feedback_id": (f"case when {is_feedback} then coalesce({_p('feedback_id')}, e.uuid) "
                         f"else {_p('feedback_id')} end"),
         "event_id": f"case when {is_feedback} then {_p('event_id')} else coalesce({_p('event_id')}, e.uuid) end",
-        "user_id": pseudonymous_id(
-            f"(case when {is_feedback} then {_p('user_id')} else coalesce({_p('user_id')}, e.distinct_id) end)"),
+        "user_id": f"(case when {is_feedback} then {_p('user_id')} else coalesce({_p('user_id')}, e.distinct_id) end)",
         "timestamp": f"coalesce({_p('timestamp')}, event_ms)",
     }
     custom = "json_object(" + ", ".join(

@@ -12,7 +12,7 @@ from functools import lru_cache
 from typing import Any
 
 from ingestion.contract import FEEDBACK_KINDS, LATEST_VERSION
-from ingestion.pii import scrub
+from ingestion.pii import id_has_pii, scrub
 from ingestion.quality import producer_quality
 
 # How much of the prompt/response is hashed. Enough to tell prompts and answers apart (and to find
@@ -42,8 +42,11 @@ def text_hash(text: str | None) -> str | None:
 
 @lru_cache(maxsize=8192)
 def pseudonymous_user_id(user_id: str) -> str:
-    """The user id itself, or a stable hash of it when it carries PII (an e-mail or phone as id)."""
-    if scrub(user_id) == user_id:
+    """The user id itself, or a stable hash of it when it carries PII (an e-mail or phone as id).
+
+    Judged as an id (`pii.id_has_pii`): a numeric user id that happens to pass Luhn is not a card number.
+    """
+    if not id_has_pii(user_id):
         return user_id
     return "u_" + hashlib.blake2b(user_id.encode(), digest_size=12).hexdigest()
 

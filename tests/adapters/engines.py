@@ -14,9 +14,10 @@ import duckdb
 import orjson
 import pyarrow as pa
 
+from ingestion import pii
 from ingestion.adapters import otlp, posthog, reader
 from ingestion.contract_sql import staged_select
-from tests.conftest import NOW_MS
+from tests.conftest import NOW_MS, TEST_PII_KEY
 
 ENGINES = ("sql", "python")
 
@@ -51,6 +52,7 @@ def staged(source: str, lines: list[str], engine: str, options: Any = None) -> l
     options = options if options is not None else reader.options_for(source)
     con = duckdb.connect()
     con.execute("set TimeZone = 'UTC'")
+    pii.set_key(con, TEST_PII_KEY)
     if engine == "sql":
         con.register("source_lines", pa.table({"line_no": pa.array(range(1, len(lines) + 1), pa.int64()),
                                                "line": pa.array(lines, pa.string())}))

@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import gzip
 import json
-import random
-import re
 
 import duckdb
 import orjson
 
-from ingestion import lake, pii
+from ingestion import lake
 from ingestion.adapters import reader
 from ingestion.collector.payload import parse_otlp_traces
 from tests.adapters.test_otlp_mapping import CHAT, TRACE, span, traces
@@ -121,23 +119,6 @@ def test_record_numbers_follow_spans_across_resources_and_scopes_in_both_spellin
         (3, 1, "svc-c"), (3, 2, "svc-c")]
     assert [event_id for *_rest, event_id in got] == [TRACE + f"{i:016x}" for i in range(1, 9)]
     assert not any(skipped for _l, _r, skipped, _f, _i in got)
-
-
-def test_the_scrubbers_fast_path_never_changes_a_result():
-    # pii.scrub skips strings that cannot hold PII; check that skip against the full patterns.
-    rng = random.Random(7)
-    alphabet = "0123456789 -.()+@abcxyz_"
-    samples = ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 30))) for _ in range(20000)]
-    samples += ["(555) 123-4567", "+1 555.123.4567", "123-45-6789", "4111111111111111", "4111-1111-1111-1111",
-                "a@b.io", "gpt-4o-mini-2024-07-18", "4bf92f3577b34da6a3ce929d0e0e4736"]
-
-    def full(text: str) -> str:
-        text = re.sub(pii.EMAIL, "[email]", text)
-        text = re.sub(pii.SSN, "[ssn]", text)
-        text = re.sub(pii.CARD_CANDIDATE, pii._card_sub, text)
-        return re.sub(pii.PHONE, "[phone]", text)
-
-    assert [s for s in samples if pii.scrub(s) != full(s)] == []
 
 
 def test_records_keep_their_schema_version_and_the_1_0_to_1_1_upgrade_path(layout):

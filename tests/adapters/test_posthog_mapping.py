@@ -12,9 +12,10 @@ from typing import Any
 import orjson
 import pytest
 
+from ingestion import pii
 from ingestion.adapters import posthog as ph
 from tests.adapters.engines import ENGINES, records
-from tests.conftest import NOW_MS
+from tests.conftest import NOW_MS, TEST_PII_KEY
 
 CAPTURED = dt.datetime.fromtimestamp((NOW_MS - 3_600_000) / 1000, tz=dt.UTC)
 OPTS = ph.PosthogOptions()
@@ -74,7 +75,8 @@ def test_errors_and_email_distinct_ids(engine):
     event["distinct_id"] = "jane.doe@example.com"
     rec = mapped(engine, event)
     assert rec["is_error"] is True and "declined" not in repr(rec)
-    assert rec["user_id"] == "anon-" + hashlib.md5(b"jane.doe@example.com").hexdigest()[:20]
+    # The contract replaces an id holding PII by its keyed hash (the same for every source).
+    assert rec["user_id"] == pii.pseudonym("jane.doe@example.com", TEST_PII_KEY)
     assert mapped(engine, generation(**{"$ai_http_status": 429}))["is_error"] is True
 
 

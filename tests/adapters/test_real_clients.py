@@ -98,7 +98,7 @@ def test_posthog_events_match_the_served_tokens_models_and_timings(produced):
         assert row["model_id"] == row["model_version"] == call["request_model"]
         assert row["provider"] == "openai" and row["feature_id"] == "support_chat_ph"
         assert row["session_id"] == "sess-ph-1"
-        assert row["user_id"].startswith("anon-")  # the distinct_id was an e-mail address
+        assert row["user_id"].startswith("pii_")  # the distinct_id was an e-mail address: its keyed hash
         assert (row["prompt_tokens"], row["completion_tokens"]) == (call["prompt_tokens"], call["completion_tokens"])
         assert row["cached_tokens"] == (call["cached_tokens"] or 0)
         assert row["ttft_ms"] is None and row["is_error"] == (call["status"] >= 400)
