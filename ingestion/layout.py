@@ -57,6 +57,11 @@ class Layout:
         return self.home / "warehouse.duckdb"
 
     @property
+    def warehouse_format_stamp(self) -> Path:
+        """Which warehouse format built warehouse.duckdb (orchestration/defs/warehouse/upgrade.py)."""
+        return self.home / "warehouse.format"
+
+    @property
     def alerts(self) -> Path:
         return self.home / "alerts"
 

@@ -13,6 +13,7 @@ from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtC
 from ingestion.prices import lake_directory, resolve_lake_models
 from ingestion.writer_lock import writer_lock
 from orchestration.defs.warehouse.project import dbt_project, ensure_manifest
+from orchestration.defs.warehouse.upgrade import needs_full_refresh, record_format
 from orchestration.metadata import mart_metadata
 from orchestration.resources import WarehouseSettings
 
@@ -73,5 +74,12 @@ def warehouse_models(context: dg.AssetExecutionContext, dbt: DbtCliResource,
         # key in the lake, right before dbt prices the calls with it.
         keys = resolve_lake_models(lake_directory(layout))
         context.log.info(f"resolved {keys} distinct (provider, model_id, model_version) keys with genai-prices")
-        events = list(dbt.cli(["build", "--exclude-resource-type", "unit_test"], context=context).stream())
+        args = ["build", "--exclude-resource-type", "unit_test"]
+        if needs_full_refresh(layout):
+            context.log.warning("warehouse.duckdb was built by an earlier version of this project: rebuilding "
+                                "every selected model from the lake (dbt build --full-refresh)")
+            args.append("--full-refresh")
+        events = list(dbt.cli(args, context=context).stream())
+        if not context.is_subset:  # a build of some models leaves the others in their old format
+            record_format(layout)
         yield from with_mart_metadata(events, layout.warehouse, context)
