@@ -119,7 +119,8 @@ def second(first):
     write_landing(layout, "late.ndjson", [late, retry, feedback, orphan], load_date=later)
     assert main(["--home", str(layout.home), "run"]) == 0  # DuckDB: incremental, through Dagster
 
-    # A second writer delivers an already-loaded event again, in its own load partition, loaded later.
+    # A second writer delivers an already-loaded event again, in its own load partition, loaded later: the
+    # warehouse keeps the copy accepted first.
     again = gen.valid_records[11]["event_id"]
     load_date = (END_DATE + dt.timedelta(days=3)).isoformat()
     partition = layout.raw_interactions / f"load_date={load_date}"
@@ -155,8 +156,10 @@ def test_incremental_marts_equal_and_count_each_event_once(second):
     assert rows_in_lake == distinct_in_lake + 1  # the second writer's copy
     assert duckdb.sql(f"select count(*), count(distinct event_id) from {fct}").fetchall() == [
         (distinct_in_lake, distinct_in_lake)]
+    (first_load,), = lake_sql(layout, f"select load_id from {{raw}} where event_id = '{cases['again']}' "
+                                      "and load_id <> 'second-writer'")
     assert duckdb.sql(f"select load_id from {fct} where event_id = '{cases['again']}'").fetchall() == [
-        ("second-writer",)]  # the later delivery wins, once
+        (first_load,)]  # the first accepted copy wins, once (docs/operations.md)
     retry = cases["retry"]["event_id"]
     assert duckdb.sql(f"select count(*) from {fct} where event_id = '{retry}'").fetchall() == [(1,)]
     # The late event, from a load partition created after Spark's first build, is in its own day and session.
