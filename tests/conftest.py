@@ -7,6 +7,7 @@ import json
 import os
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from ingestion.layout import Layout
@@ -51,3 +52,12 @@ def event(i: int, **overrides: object) -> dict:
     }
     base.update(overrides)
     return base
+
+
+def warehouse_rows(layout: Layout, sql: str) -> list[tuple]:
+    """Rows of a query against the warehouse, opened read-only and closed again."""
+    con = duckdb.connect(str(layout.warehouse), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()

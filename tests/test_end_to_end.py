@@ -17,21 +17,13 @@ from ingestion import synthetic
 from ingestion.layout import Layout
 from orchestration.cli import main
 from tests import truth
-from tests.conftest import END_DATE, event, write_landing
+from tests.conftest import END_DATE, event, warehouse_rows, write_landing
 
 BUDGET = truth.SESSION_BUDGET
 
 
 def read_alerts(layout: Layout) -> list[dict]:
     return [json.loads(line) for line in (layout.alerts / "alerts.jsonl").read_text().splitlines()]
-
-
-def warehouse_rows(layout: Layout, sql: str) -> list[tuple]:
-    con = duckdb.connect(str(layout.warehouse), read_only=True)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
 
 
 @pytest.fixture(scope="module")
@@ -247,24 +239,36 @@ def test_routing_and_duplicate_generations(run):
     assert got == expected
 
 
-def test_changing_a_price_reprices_history(run, tmp_path):
-    """An override added to the seed, then a plain rebuild: every past call of that model is re-priced."""
+def _plain_dbt_build(layout: Layout, tmp_path, override_line: str, prepare_home=None) -> tuple:  # noqa: ANN001
+    """A copy of the run's AIW_HOME (passed to `prepare_home` if given) and of the dbt project with one line
+    added to price_overrides.csv, then a plain `dbt build` of that project against that home:
+    (home, completed process)."""
+    import os
     import shutil
     import subprocess
     import sys
     from pathlib import Path
 
-    layout, gen, _ = run
     home = tmp_path / "aiw"
     shutil.copytree(layout.home, home)
+    if prepare_home is not None:
+        prepare_home(home)
     project = tmp_path / "dbt_project"
     shutil.copytree(Path(__file__).parents[1] / "dbt_project", project,
                     ignore=shutil.ignore_patterns("target", "logs"))
     with open(project / "seeds" / "price_overrides.csv", "a") as fh:
-        fh.write(",equals,gpt-4o-mini,1.0,0.5,1.0,2.0,0,2000-01-01,9999-12-31,negotiated rate\n")
+        fh.write(override_line)
     dbt = str(Path(sys.executable).parent / "dbt")
     done = subprocess.run([dbt, "build", "--project-dir", str(project), "--profiles-dir", str(project)],
-                          env={**__import__("os").environ, "AIW_HOME": str(home)}, capture_output=True, text=True)
+                          env={**os.environ, "AIW_HOME": str(home)}, capture_output=True, text=True)
+    return home, done
+
+
+def test_changing_a_price_reprices_history(run, tmp_path):
+    """An override added to the seed, then a plain rebuild: every past call of that model is re-priced."""
+    layout, gen, _ = run
+    home, done = _plain_dbt_build(layout, tmp_path,
+                                  ",equals,gpt-4o-mini,1.0,0.5,1.0,2.0,0,2000-01-01,9999-12-31,negotiated rate\n")
     assert done.returncode == 0, done.stdout[-3000:]
     con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
     rows = con.execute("select event_id, cost_usd, cost_source from marts.fct_ai_interactions "
@@ -287,28 +291,19 @@ def test_changing_a_price_reprices_history(run, tmp_path):
 
 def test_a_blank_override_price_fails_the_build_naming_the_row(run, tmp_path):
     """A blank cell in price_overrides.csv is an error naming the row, never a silently ignored override."""
-    import os
     import re
     import shutil
-    import subprocess
-    import sys
-    from pathlib import Path
+
+    def resolve_again(home):  # noqa: ANN001
+        shutil.rmtree(home / "lake" / "prices")
+        # A plain dbt build needs the resolution: `aiw prices resolve` writes it from the lake.
+        assert main(["--home", str(home), "prices", "resolve"]) == 0
+        assert (home / "lake" / "prices" / "model_resolution" / "resolution.parquet").exists()
 
     layout, _gen, _ = run
-    home = tmp_path / "aiw"
-    shutil.copytree(layout.home, home)
-    shutil.rmtree(home / "lake" / "prices")
-    # A plain dbt build needs the resolution: `aiw prices resolve` writes it from the lake.
-    assert main(["--home", str(home), "prices", "resolve"]) == 0
-    assert (home / "lake" / "prices" / "model_resolution" / "resolution.parquet").exists()
-    project = tmp_path / "dbt_project"
-    shutil.copytree(Path(__file__).parents[1] / "dbt_project", project,
-                    ignore=shutil.ignore_patterns("target", "logs"))
-    with open(project / "seeds" / "price_overrides.csv", "a") as fh:
-        fh.write("openai,equals,gpt-4o,1.0,0.5,,2.0,0,2026-01-01,9999-12-31,cache writes forgotten\n")
-    dbt = str(Path(sys.executable).parent / "dbt")
-    done = subprocess.run([dbt, "build", "--project-dir", str(project), "--profiles-dir", str(project)],
-                          env={**os.environ, "AIW_HOME": str(home)}, capture_output=True, text=True)
+    home, done = _plain_dbt_build(
+        layout, tmp_path, "openai,equals,gpt-4o,1.0,0.5,,2.0,0,2026-01-01,9999-12-31,cache writes forgotten\n",
+        prepare_home=resolve_again)
     assert done.returncode != 0
     assert "price_overrides_have_every_price" in done.stdout
     # dbt points at the stored failing rows; each names the override row and its blank cells.

@@ -9,11 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from ingestion.layout import Layout
 from tests.conftest import event
+from tests.conftest import warehouse_rows as _q  # short: the assertions below are one query each
 from tests.reliability.conftest import lake_rows
 
 AIW = Path(sys.executable).parent / "aiw"
@@ -44,14 +44,6 @@ def _rating(fid: str, target: str, rating: str, ts: int) -> dict:
 def _run(layout: Layout) -> subprocess.CompletedProcess:
     return subprocess.run([str(AIW), "--home", str(layout.home), "run"], capture_output=True, text=True,
                           timeout=600)
-
-
-def _q(layout: Layout, sql: str) -> list[tuple]:
-    con = duckdb.connect(str(layout.warehouse), read_only=True)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
 
 
 @pytest.fixture(scope="module")
