@@ -310,7 +310,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_prices_export(args: argparse.Namespace) -> int:
     from ingestion.prices import catalogue_version, export_seed
-    from orchestration.defs.warehouse.project import DBT_PROJECT_DIR
+    from orchestration.defs.warehouse.inputs import DBT_PROJECT_DIR
 
     target = Path(args.output) if args.output else DBT_PROJECT_DIR / "seeds" / "model_prices.csv"
     rows = export_seed(target)
