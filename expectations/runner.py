@@ -76,8 +76,8 @@ def _duckdb_persisted_connection() -> Iterator[None]:
 
 
 # GX reads every accepted row of a load up to this many; a bigger load is validated on a repeatable
-# random sample of this size (see validate_parquet). A defect the loader let
-# through on 1 row in 10,000 is in such a sample with probability 1 - e^-10.
+# random sample of this size (see validate_parquet). A defect the loader let through on 1 row in 10,000
+# is in such a sample with probability 1 - e^-10.
 DEFAULT_FULL_ROWS = 100_000
 
 
