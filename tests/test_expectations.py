@@ -45,13 +45,14 @@ def test_a_big_load_is_validated_on_a_sample_and_uniqueness_on_every_row(layout)
     assert len(full.outcomes) == len(expectation_specs(NOW_MS))
 
     sampled = validate_parquet(glob, NOW_MS, full_rows=20)
-    assert (sampled.rows, sampled.rows_validated) == (60, 20)
+    assert sampled.rows == 60 and 0 < sampled.rows_validated < 60  # about 20: chosen by a hash of event_id
+    assert validate_parquet(glob, NOW_MS, full_rows=20).rows_validated == sampled.rows_validated  # repeatable
     assert [o for o in sampled.outcomes if o.error] == [] and sampled.success, sampled.failed
     # The suite on the sample, plus event_id uniqueness counted over all 60 rows.
     assert len(sampled.outcomes) == len(expectation_specs(NOW_MS)) + 1
 
-    # A copy of one accepted row, written beside the loader's file: a sample of 20 out of 61 rows rarely
-    # holds both copies, the count over every row always finds it.
+    # A copy of one accepted row, written beside the loader's file: whether or not the sample holds it,
+    # the count over every row finds it.
     partition = layout.raw_interactions / "load_date=2026-11-20"
     duckdb.sql(f"copy (select * from read_parquet('{glob}') where event_id = 'e3') "
                f"to '{partition / 'copy.parquet'}' (format parquet)")
@@ -66,5 +67,5 @@ def test_a_big_load_is_validated_on_a_sample_and_uniqueness_on_every_row(layout)
     report = validate_parquet(glob, NOW_MS, full_rows=20)
     failed = {(o.expectation, o.column): o for o in report.failed}
     assert set(failed) == {("expect_column_values_to_be_between", "implicit_quality_score")}
-    assert 0 < failed[("expect_column_values_to_be_between", "implicit_quality_score")].unexpected_count <= 20
-    assert report.rows == 100 and report.rows_validated == 20
+    assert 0 < failed[("expect_column_values_to_be_between", "implicit_quality_score")].unexpected_count \
+        <= report.rows_validated < report.rows == 100
