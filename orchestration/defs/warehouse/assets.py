@@ -14,7 +14,7 @@ from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtC
 from ingestion.prices import lake_directory, resolve_lake_models
 from ingestion.writer_lock import writer_lock
 from orchestration.defs.warehouse.inputs import build_inputs, forget_build, record_build
-from orchestration.defs.warehouse.project import dbt_project, ensure_manifest, keep_partial_parse
+from orchestration.defs.warehouse.project import dbt_project, ensure_manifest, finish_invocation
 from orchestration.defs.warehouse.upgrade import needs_full_refresh, record_format
 from orchestration.metadata import mart_metadata
 from orchestration.resources import WarehouseSettings
@@ -96,7 +96,7 @@ def warehouse_models_asset() -> dg.AssetsDefinition:
                 args.append("--full-refresh")
             invocation = dbt.cli(args, context=context)
             events = list(invocation.stream())  # raises when a model or a data test fails
-            keep_partial_parse(invocation.target_path)
+            finish_invocation(invocation.target_path)
             if not context.is_subset:  # a build of some models leaves the others in their old format
                 record_format(layout)
                 record_build(layout, inputs)

@@ -61,24 +61,26 @@ def ensure_manifest() -> Path:
     return project.manifest_path
 
 
-def keep_partial_parse(invocation_target: Path) -> None:
-    """Make a build's partial-parse state the one the next build starts from.
+def finish_invocation(invocation_target: Path) -> None:
+    """After a successful build: keep its partial-parse state for the next build, drop the rest of its files.
 
     dagster-dbt gives every invocation its own target directory and seeds it with target/'s
-    partial_parse.msgpack. That file comes from `dbt parse` above, whose profile (AIW_HOME) differs from the
-    build's, so dbt would discard it and re-parse the whole project on every build (2-3 s here). dbt
-    checks the file itself (version, profile, vars, file checksums) and re-parses what no longer matches,
-    so an outdated copy costs a parse, never a wrong result.
+    partial_parse.msgpack. That file comes from `dbt parse` above, whose profile (AIW_HOME) may differ
+    from the build's, so dbt would discard it and re-parse the whole project on every build (2-3 s
+    here). dbt checks the file itself (version, profile, vars, file checksums) and re-parses what no
+    longer matches, so an outdated copy costs a parse, never a wrong result. The invocation's directory
+    (5 MB: manifest, compiled SQL, logs) would otherwise stay behind after every hourly run; a failed
+    build's directory is kept, its dbt.log is what to read.
     """
     if not invocation_target.is_absolute():  # dagster-dbt's unique target paths are relative to the project
         invocation_target = DBT_PROJECT_DIR / invocation_target
     built = invocation_target / "partial_parse.msgpack"
-    if not built.exists():
-        return
-    target = dbt_project().manifest_path.parent
-    partial = target / f"partial_parse.msgpack.{os.getpid()}.tmp"
-    shutil.copyfile(built, partial)
-    partial.replace(target / "partial_parse.msgpack")
+    if built.exists():
+        target = dbt_project().manifest_path.parent
+        partial = target / f"partial_parse.msgpack.{os.getpid()}.tmp"
+        shutil.copyfile(built, partial)
+        partial.replace(target / "partial_parse.msgpack")
+    shutil.rmtree(invocation_target, ignore_errors=True)
 
 
 class WarehouseDbtCliResource(DbtCliResource):
