@@ -61,6 +61,8 @@ def _print_summary(layout: Layout, summary: object) -> None:
     if s.alerts is not None and not s.alerts.skipped_reason:
         _say(f"  alerts fired        {len(s.alerts.fired)} new ({s.alerts.already_fired} fired before) "
              f"-> {layout.alerts / 'alerts.jsonl'}")
+    if s.dbt_skipped:
+        _say("  dbt build           skipped: nothing the marts read changed since the last build")
     timing = ", ".join(f"{k} {v:.1f}s" for k, v in s.seconds.items())
     _say(f"  time                {timing}")
     if s.blocked_reason:
