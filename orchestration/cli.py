@@ -61,6 +61,8 @@ def _print_summary(layout: Layout, summary: object) -> None:
     if s.alerts is not None and not s.alerts.skipped_reason:
         _say(f"  alerts fired        {len(s.alerts.fired)} new ({s.alerts.already_fired} fired before) "
              f"-> {layout.alerts / 'alerts.jsonl'}")
+    if s.dbt_skipped:
+        _say("  dbt build           skipped: nothing the marts read changed since the last build")
     timing = ", ".join(f"{k} {v:.1f}s" for k, v in s.seconds.items())
     _say(f"  time                {timing}")
     if s.blocked_reason:
@@ -310,7 +312,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_prices_export(args: argparse.Namespace) -> int:
     from ingestion.prices import catalogue_version, export_seed
-    from orchestration.defs.warehouse.project import DBT_PROJECT_DIR
+    from orchestration.defs.warehouse.inputs import DBT_PROJECT_DIR
 
     target = Path(args.output) if args.output else DBT_PROJECT_DIR / "seeds" / "model_prices.csv"
     rows = export_seed(target)

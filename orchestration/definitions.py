@@ -11,14 +11,14 @@ from orchestration.defs.lake.jobs import load_lake_job
 from orchestration.defs.lake.schedules import daily_catch_up, hourly_freshness, landing_freshness_job
 from orchestration.defs.lake.sensors import new_landing_files
 from orchestration.defs.report.assets import warehouse_report
-from orchestration.defs.warehouse.assets import warehouse_models
+from orchestration.defs.warehouse.assets import warehouse_models_asset
 from orchestration.defs.warehouse.jobs import build_marts_job
 from orchestration.defs.warehouse.project import dbt_resource
 from orchestration.defs.warehouse.sensors import marts_after_lake_load
 from orchestration.resources import WarehouseSettings
 
 defs = dg.Definitions(
-    assets=[load_lake, warehouse_models, warehouse_report],
+    assets=[load_lake, warehouse_models_asset(), warehouse_report],
     asset_checks=[landing_freshness],
     jobs=[load_lake_job, build_marts_job, landing_freshness_job],
     sensors=[new_landing_files, marts_after_lake_load, *alert_sensors],

@@ -16,6 +16,7 @@ from ingestion import lake
 from ingestion.layout import Layout
 from ingestion.writer_lock import writer_lock
 from orchestration.alerting.engine import Evaluation, evaluate
+from orchestration.defs.warehouse.inputs import why_build
 
 
 @dataclass
@@ -32,6 +33,7 @@ class PipelineSummary:
     partitions: list[PartitionOutcome] = field(default_factory=list)
     blocked_reason: str | None = None
     dbt_ok: bool = False
+    dbt_skipped: bool = False  # the marts were up to date (orchestration/defs/warehouse/inputs.py)
     dbt_error: str | None = None
     alerts: Evaluation | None = None
     seconds: dict[str, float] = field(default_factory=dict)
@@ -63,21 +65,32 @@ def run_pipeline(layout: Layout, say: Callable[[str], None] = print, *, wait: bo
         return _run_pipeline(layout, say, debug)
 
 
+class _Dagster:
+    """Dagster, dagster-dbt and the assets, imported only by a run that loads or builds something.
+
+    Importing them costs seconds (dagster-dbt alone ~2 s, the code location more); a run that finds nothing
+    new and nothing changed evaluates the alerts without them.
+    """
+
+    def __init__(self, layout: Layout, debug: bool) -> None:
+        import dagster as dg
+
+        from orchestration.defs.warehouse.project import dbt_resource
+        from orchestration.resources import WarehouseSettings
+
+        self.dg = dg
+        # The CLI prints its own progress and one line per problem; Dagster's log (stack traces included)
+        # only with --debug.
+        level = "DEBUG" if debug else os.environ.get("AIW_DAGSTER_LOG_LEVEL", "CRITICAL")
+        self.quiet = {"loggers": {"console": {"config": {"log_level": level}}}}
+        self.instance = (dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME")
+                         else dg.DagsterInstance.ephemeral())
+        self.resources = {"settings": WarehouseSettings(home=str(layout.home)), "dbt": dbt_resource()}
+
+
 def _run_pipeline(layout: Layout, say: Callable[[str], None], debug: bool) -> PipelineSummary:
-    import dagster as dg
-
-    from orchestration.defs.lake.assets import load_date_partitions, load_lake
-    from orchestration.defs.warehouse.assets import warehouse_models
-    from orchestration.defs.warehouse.project import dbt_resource
-    from orchestration.resources import WarehouseSettings
-
     summary = PipelineSummary()
-    # The CLI prints its own progress and one line per problem; Dagster's log (stack traces included)
-    # only with --debug.
-    level = "DEBUG" if debug else os.environ.get("AIW_DAGSTER_LOG_LEVEL", "CRITICAL")
-    quiet = {"loggers": {"console": {"config": {"log_level": level}}}}
-    instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
-    resources = {"settings": WarehouseSettings(home=str(layout.home)), "dbt": dbt_resource()}
+    dagster: _Dagster | None = None
     lake.wait_for_quiet(layout, say=say)
     for f in lake.reject_out_of_window(layout):
         summary.problems.append(f"{f.relative_path}: rejected: {f.reason}; {lake.what_to_do(f.reason)}")
@@ -85,6 +98,10 @@ def _run_pipeline(layout: Layout, say: Callable[[str], None], debug: bool) -> Pi
     say(f"{len(dates)} load date(s) with new landing files" + (f": {', '.join(dates)}" if dates else ""))
     started = time.perf_counter()
     if dates:
+        from orchestration.defs.lake.assets import load_date_partitions, load_lake
+
+        dagster = _Dagster(layout, debug)
+        dg, instance, resources, quiet = dagster.dg, dagster.instance, dagster.resources, dagster.quiet
         # One Dagster run over the range of pending load dates (the asset's backfill policy is a single
         # run): loading and validating together costs one process start and one contract validation.
         load_job = dg.Definitions(
@@ -127,16 +144,27 @@ def _run_pipeline(layout: Layout, say: Callable[[str], None], debug: bool) -> Pi
         say(summary.blocked_reason)
         return summary
 
-    say("building marts (dbt build)")
-    started = time.perf_counter()
-    result = dg.materialize([warehouse_models], instance=instance, resources=resources, run_config=quiet,
-                            raise_on_error=False)
-    summary.seconds["dbt"] = time.perf_counter() - started
-    summary.dbt_ok = result.success
-    if not result.success:
-        summary.dbt_error = _failure(result)
-        say(f"dbt build failed: {summary.dbt_error}")
-        return summary
+    # Nothing new and nothing changed since the last complete, successful build: the marts already are
+    # what a build would make (inputs.py lists what it compares), so dbt is skipped.
+    reason = why_build(layout)
+    if reason is None:
+        say("marts up to date (nothing new in the lake, no dbt, seed, price or format change): dbt skipped")
+        summary.dbt_ok, summary.dbt_skipped = True, True
+    else:
+        from orchestration.defs.warehouse.assets import warehouse_models_asset
+
+        dagster = dagster or _Dagster(layout, debug)
+        say(f"building marts (dbt build; {reason})")
+        started = time.perf_counter()
+        result = dagster.dg.materialize([warehouse_models_asset()], instance=dagster.instance,
+                                        resources=dagster.resources, run_config=dagster.quiet,
+                                        raise_on_error=False)
+        summary.seconds["dbt"] = time.perf_counter() - started
+        summary.dbt_ok = result.success
+        if not result.success:
+            summary.dbt_error = _failure(result)
+            say(f"dbt build failed: {summary.dbt_error}")
+            return summary
 
     started = time.perf_counter()
     summary.alerts = evaluate(layout)

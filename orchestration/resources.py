@@ -19,6 +19,10 @@ class WarehouseSettings(dg.ConfigurableResource):
     # Producers land files at least daily; 26 h leaves two hours of slack for a late daily export.
     # 0 means: $AIW_FRESHNESS_MAX_HOURS at run time, else 26.
     freshness_max_hours: float = 0.0
+    # Great Expectations reads every accepted row of a load up to this many; a bigger load, which the
+    # loader has just checked row by row with the same rules, on a repeatable sample of this many rows
+    # plus event_id uniqueness over all rows (expectations/runner.py says why that is enough).
+    gx_full_rows: int = 100_000
 
     def layout(self) -> Layout:
         return Layout.from_env(self.home or None).ensure()

@@ -34,3 +34,38 @@ def test_suite_passes_on_accepted_rows_and_catches_a_row_the_loader_did_not_writ
     }
     assert failed[("expect_column_values_to_be_between", "implicit_quality_score")].unexpected_count == 1
     assert failed[("expect_column_values_to_be_between", "implicit_quality_score")].examples == ["e3"]
+
+
+def test_a_big_load_is_validated_on_a_sample_and_uniqueness_on_every_row(layout):
+    write_landing(layout, "a.ndjson", [event(i) for i in range(60)])
+    lake.load_partition(layout, "2026-11-20", now_ms=NOW_MS)
+    glob = f"{layout.raw_interactions}/**/*.parquet"
+    full = validate_parquet(glob, NOW_MS, full_rows=1000)
+    assert (full.rows, full.rows_validated, full.success) == (60, 60, True)
+    assert len(full.outcomes) == len(expectation_specs(NOW_MS))
+
+    sampled = validate_parquet(glob, NOW_MS, full_rows=20)
+    assert sampled.rows == 60 and 0 < sampled.rows_validated < 60  # about 20: chosen by a hash of event_id
+    assert validate_parquet(glob, NOW_MS, full_rows=20).rows_validated == sampled.rows_validated  # repeatable
+    assert [o for o in sampled.outcomes if o.error] == [] and sampled.success, sampled.failed
+    # The suite on the sample, plus event_id uniqueness counted over all 60 rows.
+    assert len(sampled.outcomes) == len(expectation_specs(NOW_MS)) + 1
+
+    # A copy of one accepted row, written beside the loader's file: whether or not the sample holds it,
+    # the count over every row finds it.
+    partition = layout.raw_interactions / "load_date=2026-11-20"
+    duckdb.sql(f"copy (select * from read_parquet('{glob}') where event_id = 'e3') "
+               f"to '{partition / 'copy.parquet'}' (format parquet)")
+    report = validate_parquet(glob, NOW_MS, full_rows=20)
+    (unique_all,) = [o for o in report.outcomes if o.expectation.endswith("(all rows, DuckDB)")]
+    assert not unique_all.success and unique_all.unexpected_count == 1 and unique_all.examples == ["e3"]
+    (partition / "copy.parquet").unlink()
+
+    # A defect on a class of rows (40 of 100 out of range) is in the sample: the check fails on it.
+    duckdb.sql(f"""copy (select * replace ('x' || event_id as event_id, 1.5 as implicit_quality_score)
+                         from read_parquet('{glob}') limit 40) to '{partition / 'rogue.parquet'}' (format parquet)""")
+    report = validate_parquet(glob, NOW_MS, full_rows=20)
+    failed = {(o.expectation, o.column): o for o in report.failed}
+    assert set(failed) == {("expect_column_values_to_be_between", "implicit_quality_score")}
+    assert 0 < failed[("expect_column_values_to_be_between", "implicit_quality_score")].unexpected_count \
+        <= report.rows_validated < report.rows == 100

@@ -45,7 +45,8 @@ def load_lake(context: dg.AssetExecutionContext, settings: WarehouseSettings):
         rejected = lake.reject_out_of_window(layout, now_ms=now_ms)
         loads = [lake.load_partition(layout, d, now_ms=now_ms, progress=context.log.info) for d in load_dates]
         loaded = [r for r in loads if r.load_id]
-        check = contract_check_result(layout, load_dates, loaded, settings.quarantine_threshold, now_ms)
+        check = contract_check_result(layout, load_dates, loaded, settings.quarantine_threshold, now_ms,
+                                      settings.gx_full_rows)
     problems = [f"{f.relative_path}: rejected: {f.reason}; {lake.what_to_do(f.reason)}" for f in rejected]
     problems += [p for r in loads for p in r.problems()]
     files = [f for r in loaded for f in r.files]

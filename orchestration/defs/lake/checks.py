@@ -10,7 +10,7 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
-from expectations.runner import validate_parquet
+from expectations.runner import DEFAULT_FULL_ROWS, validate_parquet
 from ingestion.lake import LoadResult
 from ingestion.landing import discover
 from ingestion.layout import SOURCES, Layout
@@ -142,7 +142,7 @@ def _accepted_files(layout: Layout, loads: list[LoadResult], load_dates: list[st
 
 
 def contract_check_result(layout: Layout, load_dates: list[str], loads: list[LoadResult], threshold: float,
-                          now_ms: int) -> dg.AssetCheckResult:
+                          now_ms: int, gx_full_rows: int = DEFAULT_FULL_ROWS) -> dg.AssetCheckResult:
     """Validate accepted rows with GX and judge each load's quarantined share against the threshold.
 
     The loads judged are this run's; a run that loaded nothing new is judged on the latest load of each
@@ -152,15 +152,19 @@ def contract_check_result(layout: Layout, load_dates: list[str], loads: list[Loa
     """
     files = _accepted_files(layout, loads, load_dates)
     spill = str(layout.tmp / "gx")
-    report = validate_parquet([str(p) for p in files], now_ms, spill_dir=spill) if files else None
+    report = (validate_parquet([str(p) for p in files], now_ms, spill_dir=spill, full_rows=gx_full_rows)
+              if files else None)
     judged_ids = [(r.load_id, r.load_date) for r in loads if r.load_id] or _latest_loads(layout, load_dates)
     judged = [load_quarantine(layout, i, d) for i, d in judged_ids]
     accepted = accepted_loads(layout)
     over = [q for q in judged if q.lines and q.share > threshold and q.load_id not in accepted]
     waived = [q for q in judged if q.lines and q.share > threshold and q.load_id in accepted]
     gx_ok = report is None or report.success
+    sampled = report is not None and report.rows_validated < report.rows
     failures = [] if report is None else [
-        f"{o.expectation}({o.column}): {o.unexpected_count} rows, e.g. {o.examples[:3]}"
+        f"{o.expectation}({o.column}): {o.unexpected_count} rows"
+        + (f" of a sample of {report.rows_validated}" if sampled and "all rows" not in o.expectation else "")
+        + f", e.g. {o.examples[:3]}"
         + (f" [error: {o.error}]" if o.error else "") for o in report.failed]
     reasons = [f"load {q.load_id} (load date {q.load_date}): quarantined share {q.share:.2%} is above the "
                f"{threshold:.0%} threshold; fix the sender, or accept it with `aiw accept-load {q.load_id}`"
@@ -193,7 +197,9 @@ def contract_check_result(layout: Layout, load_dates: list[str], loads: list[Loa
             "quarantined": quarantined,
             "quarantined_share": dg.MetadataValue.float(round(quarantined / lines, 6) if lines else 0.0),
             "threshold": threshold,
-            "accepted_rows_validated": 0 if report is None else report.rows,
+            "accepted_rows": 0 if report is None else report.rows,
+            # All of them up to WarehouseSettings.gx_full_rows, else a repeatable sample of that many.
+            "accepted_rows_validated": 0 if report is None else report.rows_validated,
             "expectations_evaluated": 0 if report is None else len(report.outcomes),
             "expectations_failed": dg.MetadataValue.json(failures),
             "quarantine_by_rule": dg.MetadataValue.md(table if rule_totals else "none"),

@@ -3,6 +3,7 @@
 
 import os
 from collections.abc import Iterator, Mapping
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,8 @@ from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtC
 
 from ingestion.prices import lake_directory, resolve_lake_models
 from ingestion.writer_lock import writer_lock
-from orchestration.defs.warehouse.project import dbt_project, ensure_manifest
+from orchestration.defs.warehouse.inputs import build_inputs, forget_build, record_build
+from orchestration.defs.warehouse.project import dbt_project, ensure_manifest, finish_invocation
 from orchestration.defs.warehouse.upgrade import needs_full_refresh, record_format
 from orchestration.metadata import mart_metadata
 from orchestration.resources import WarehouseSettings
@@ -51,35 +53,53 @@ class WarehouseTranslator(DagsterDbtTranslator):
         return super().get_group_name(dbt_resource_props)
 
 
-@dbt_assets(
-    manifest=ensure_manifest(),
-    project=dbt_project(),
-    dagster_dbt_translator=WarehouseTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True)),
-    pool="duckdb",
-)
-def warehouse_models(context: dg.AssetExecutionContext, dbt: DbtCliResource,
-                     settings: WarehouseSettings) -> Iterator[Any]:
-    """`dbt build` of the selected models against $AIW_HOME/warehouse.duckdb.
+@cache
+def warehouse_models_asset() -> dg.AssetsDefinition:
+    """The dbt models as one multi-asset, made on first use (cached): importing this module parses nothing.
 
-    The formula unit tests are code tests, not data checks: they run in the test suite
-    (tests/test_dbt_unit.py), not on every data run.
+    The asset graph comes from dbt's manifest, so the first call needs one; ensure_manifest() runs
+    `dbt parse` only when the manifest is missing or was parsed from other project files.
     """
-    layout = settings.layout()
-    os.environ["AIW_HOME"] = str(layout.home)  # profiles.yml and the lake sources read it
-    # Hold the materializations until dbt has exited: only then can this process open the warehouse
-    # (DuckDB has one writer) to add row counts and the Markdown tables to each mart's materialization.
-    # One writer per AIW_HOME: a dbt build never runs beside a lake load or another build.
-    with writer_lock(layout.home, f"Dagster run {context.run_id[:8]} (dbt build)", say=context.log.info):
-        # genai-prices decides what each model string means (ingestion/prices.py): once per distinct model
-        # key in the lake, right before dbt prices the calls with it.
-        keys = resolve_lake_models(lake_directory(layout))
-        context.log.info(f"resolved {keys} distinct (provider, model_id, model_version) keys with genai-prices")
-        args = ["build", "--exclude-resource-type", "unit_test"]
-        if needs_full_refresh(layout):
-            context.log.warning("warehouse.duckdb was built by an earlier version of this project: rebuilding "
-                                "every selected model from the lake (dbt build --full-refresh)")
-            args.append("--full-refresh")
-        events = list(dbt.cli(args, context=context).stream())
-        if not context.is_subset:  # a build of some models leaves the others in their old format
-            record_format(layout)
-        yield from with_mart_metadata(events, layout.warehouse, context)
+
+    @dbt_assets(
+        manifest=ensure_manifest(),
+        project=dbt_project(),
+        dagster_dbt_translator=WarehouseTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True)),
+        pool="duckdb",
+        name="warehouse_models",
+    )
+    def warehouse_models(context: dg.AssetExecutionContext, dbt: DbtCliResource,
+                         settings: WarehouseSettings) -> Iterator[Any]:
+        """`dbt build` of the selected models against $AIW_HOME/warehouse.duckdb.
+
+        The formula unit tests are code tests, not data checks: they run in the test suite
+        (tests/test_dbt_unit.py), not on every data run.
+        """
+        layout = settings.layout()
+        os.environ["AIW_HOME"] = str(layout.home)  # profiles.yml and the lake sources read it
+        # Hold the materializations until dbt has exited: only then can this process open the warehouse
+        # (DuckDB has one writer) to add row counts and the Markdown tables to each mart's materialization.
+        # One writer per AIW_HOME: a dbt build never runs beside a lake load or another build.
+        with writer_lock(layout.home, f"Dagster run {context.run_id[:8]} (dbt build)", say=context.log.info):
+            # What this build reads, taken before it starts; recorded only once it has succeeded, so that a
+            # later `aiw run` with the same inputs can skip dbt (inputs.py). Until then nothing is recorded.
+            inputs = build_inputs(layout)
+            forget_build(layout)
+            # genai-prices decides what each model string means (ingestion/prices.py): once per distinct
+            # model key in the lake, right before dbt prices the calls with it.
+            keys = resolve_lake_models(lake_directory(layout))
+            context.log.info(f"resolved {keys} distinct (provider, model_id, model_version) keys with genai-prices")
+            args = ["build", "--exclude-resource-type", "unit_test"]
+            if needs_full_refresh(layout):
+                context.log.warning("warehouse.duckdb was built by an earlier version of this project: rebuilding "
+                                    "every selected model from the lake (dbt build --full-refresh)")
+                args.append("--full-refresh")
+            invocation = dbt.cli(args, context=context)
+            events = list(invocation.stream())  # raises when a model or a data test fails
+            finish_invocation(invocation.target_path)
+            if not context.is_subset:  # a build of some models leaves the others in their old format
+                record_format(layout)
+                record_build(layout, inputs)
+            yield from with_mart_metadata(events, layout.warehouse, context)
+
+    return warehouse_models

@@ -5,8 +5,8 @@ from __future__ import annotations
 import dagster as dg
 
 from orchestration.defs.report.assets import warehouse_report
-from orchestration.defs.warehouse.assets import warehouse_models
+from orchestration.defs.warehouse.assets import warehouse_models_asset
 
 build_marts_job = dg.define_asset_job(
-    "build_marts_job", selection=dg.AssetSelection.assets(warehouse_models, warehouse_report),
+    "build_marts_job", selection=dg.AssetSelection.assets(warehouse_models_asset(), warehouse_report),
     description="dbt build of staging, intermediate and mart models, then the HTML report.")
