@@ -198,7 +198,7 @@ def cmd_sql(args: argparse.Namespace) -> int:
 
 
 def cmd_accept_load(args: argparse.Namespace) -> int:
-    from orchestration.defs.lake.checks import accept_load
+    from orchestration.defs.lake.quarantine import accept_load
 
     layout = Layout.from_env(args.home)
     try:

@@ -138,6 +138,16 @@ def _run_pipeline(layout: Layout, say: Callable[[str], None], debug: bool) -> Pi
         summary.blocked_reason = "; ".join(p.check_description for p in failed)
         say(f"marts not built: the event contract check failed ({summary.blocked_reason})")
         return summary
+    from orchestration.defs.lake.quarantine import DEFAULT_QUARANTINE_THRESHOLD, held_loads
+
+    held = held_loads(layout, DEFAULT_QUARANTINE_THRESHOLD)  # aiw run uses the default WarehouseSettings
+    if held:
+        # An earlier run's load failed the check and nobody accepted it: its rows stay out of the marts.
+        summary.blocked_reason = "; ".join(
+            f"load {q.load_id} (load date {q.load_date}) quarantined {q.share:.2%} of its lines and still blocks "
+            f"the marts; fix the sender, or accept it with `aiw accept-load {q.load_id} --reason ...`" for q in held)
+        say(f"marts not built: {summary.blocked_reason}")
+        return summary
     if not layout.raw_interactions.exists() or not any(layout.raw_interactions.rglob("*.parquet")):
         summary.blocked_reason = (f"nothing in the lake yet: put files under {layout.landing_dir('native')} "
                                   "(or landing/otlp, landing/posthog)")

@@ -7,6 +7,7 @@ import os
 import dagster as dg
 
 from ingestion.layout import Layout
+from orchestration.defs.lake.quarantine import DEFAULT_QUARANTINE_THRESHOLD
 
 
 class WarehouseSettings(dg.ConfigurableResource):
@@ -14,8 +15,8 @@ class WarehouseSettings(dg.ConfigurableResource):
 
     home: str = ""
     # A load whose quarantined share of lines is above this fails the contract check and blocks the
-    # marts: a few bad rows are normal, a tenth of a file is a broken producer. Default 5% (issue 2).
-    quarantine_threshold: float = 0.05
+    # marts (orchestration/defs/lake/quarantine.py says why 5%).
+    quarantine_threshold: float = DEFAULT_QUARANTINE_THRESHOLD
     # Producers land files at least daily; 26 h leaves two hours of slack for a late daily export.
     # 0 means: $AIW_FRESHNESS_MAX_HOURS at run time, else 26.
     freshness_max_hours: float = 0.0

@@ -45,3 +45,24 @@ def test_a_rerun_without_new_files_keeps_the_verdict_until_an_operator_accepts_t
     assert accepted.passed, accepted.description
     assert [(a["load_id"], a["reason"]) for a in accepted.metadata["accepted_loads"].value] == [
         (load.load_id, "known bad client")]
+
+
+def test_a_blocked_loads_rows_never_reach_the_marts_until_it_is_accepted(layout, capsys):
+    """A run that loads nothing new (or only another date) must not build the marts from a blocked load."""
+    write_landing(layout, "a.ndjson", [event(i) for i in range(90)] + ["{}"] * 10)
+    assert main(["--home", str(layout.home), "run"]) == 1
+    assert not layout.warehouse.exists()
+    # Nothing new, then a clean file of another date: the blocked load still holds the marts back.
+    assert main(["--home", str(layout.home), "run"]) == 1
+    write_landing(layout, "b.ndjson", [event(1000 + i) for i in range(20)], load_date="2026-11-19")
+    assert main(["--home", str(layout.home), "run"]) == 1
+    assert not layout.warehouse.exists()
+    out = capsys.readouterr().out
+    assert "aiw accept-load" in out
+    # An operator accepts it: the next run builds, with every accepted row.
+    load_id, = {m["load_id"] for m in lake.read_manifest(layout).values() if m["quarantined"]}
+    assert main(["--home", str(layout.home), "accept-load", load_id, "--reason", "known bad sender"]) == 0
+    assert main(["--home", str(layout.home), "run"]) == 0
+    con = __import__("duckdb").connect(str(layout.warehouse), read_only=True)
+    assert con.execute("select count(*) from marts.fct_ai_interactions").fetchone()[0] == 110
+    con.close()
