@@ -7,7 +7,7 @@ Prints:
 - events/s from one thread calling `track_interaction` back to back (the emitter sending meanwhile);
 - the emitter's sustained throughput to the landing transport (fsynced files of 100 events), end to end:
   from the first emit to the last batch acknowledged by `close()`.
-Targets (issue 5): under 20 microseconds median, at least 50k events/s from one thread.
+Targets: under 20 microseconds median, at least 50k events/s from one thread.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Runs the contract suite with Great Expectations 1.24 on DuckDB over lake Parquet, in SQL.
 
-GX on DuckDB through SQLAlchemy needs one fix (STACK-NOTES, "Great Expectations 1.24"): GX opens a
+GX on DuckDB through SQLAlchemy needs one fix (found on GX 1.24, the pinned version): GX opens a
 fresh connection per metric and closes it before fetching, and closing a DuckDB connection drops
 the pending result, so every metric silently fails. GX keeps one persisted connection for a few
 dialects; we add DuckDB to that list for the duration of a validation, then release the

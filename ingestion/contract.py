@@ -7,7 +7,7 @@ the pure-Python validator used by the SDK and tests (`validate_record`), and the
 
 Two record kinds travel in the same native files, told apart by `record_type`:
 an *interaction* (one model call; `record_type` absent or "interaction") and *feedback*
-(behaviour observed after the call). See DESIGN section 4.
+(behaviour observed after the call). See docs/contract.md.
 """
 
 from __future__ import annotations

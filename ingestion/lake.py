@@ -1,6 +1,6 @@
 """The lake writer: pending landing files -> validated Parquet (raw), quarantine and a load manifest.
 
-Guarantees (DESIGN section 3):
+Guarantees (README, "Guarantees"):
 - each byte of a landing file is loaded exactly once: the manifest records, per load and file, the byte
   range read ([start_offset, size_bytes): a JSON-lines file that grew by whole lines is read again from
   where the last load stopped), the sha256 of the file's bytes below size_bytes (so a grown file is told

@@ -1,4 +1,4 @@
-"""Where things live under AIW_HOME (DESIGN section 3). Other tools and tests rely on these paths."""
+"""Where things live under AIW_HOME (README, "How data flows"). Other tools and tests rely on these paths."""
 
 from __future__ import annotations
 

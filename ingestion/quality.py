@@ -1,4 +1,4 @@
-"""The producer-side implicit-quality formula (DESIGN section 5), shared by the SDK and synthetic data.
+"""The producer-side implicit-quality formula (docs/marts.md), shared by the SDK and synthetic data.
 
 Pure and dependency-free so the SDK's hot path and the synthetic generator score calls the same way.
 The warehouse recomputes its own score in dbt with the same default weights.
@@ -15,7 +15,7 @@ VERBOSE_PENALTY = 0.1
 
 
 def producer_quality(regenerated: bool, edited: bool, latency_ms: float, prompt: int, completion: int) -> float:
-    """The implicit-quality formula producers use today (DESIGN section 5)."""
+    """The implicit-quality formula producers use today (docs/marts.md, "How the numbers are made")."""
     score = 1.0
     if regenerated:
         score -= REGENERATED_PENALTY

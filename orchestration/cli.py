@@ -1,4 +1,4 @@
-"""`aiw`: the command line of the AI Analytics Warehouse (DESIGN section 8)."""
+"""`aiw`: the command line of the AI Analytics Warehouse (README, "Commands")."""
 
 from __future__ import annotations
 

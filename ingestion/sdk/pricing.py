@@ -87,7 +87,7 @@ def estimate_cost_usd(model: str, prompt_tokens: int | None, completion_tokens: 
     """Cost of one call in USD from genai-prices, or None when it cannot be known.
 
     None (never an exception, never zero) when the model is unknown to genai-prices or a token count is
-    missing: a call without tokens has an unknown cost, not a zero one (DESIGN section 4).
+    missing: a call without tokens has an unknown cost, not a zero one (docs/contract.md).
     """
     if prompt_tokens is None or completion_tokens is None or not model:
         return None

@@ -124,7 +124,7 @@ def run(events: int, days: int, workdir: Path, *, seed: int = 7, increment: int 
 
 
 def report(r: dict[str, Any]) -> str:
-    """The results as a Markdown table with the ratios DESIGN section 7 sets bars for."""
+    """The results as a Markdown table with the ratios the performance bars are set on (docs/benchmarks.md)."""
     lines = r["lines"]
     ours, bare = r["ours"], r["bare_duckdb"]
     stages = ours["detail"]["seconds"]

@@ -96,7 +96,7 @@ def render(d: ReportData, generated_at: str, alerts: dict[str, int]) -> str:
     parts.append(_figure(charts.lines(
         "Implicit quality by feature (daily average, 0-1)", "quality", feats, quality, "event date (UTC)",
         "avg implicit quality", charts.plain, y_max=1.0),
-        "1.0 is a call nobody regenerated or edited, that was fast and not rambling (formula in DESIGN 5)."))
+        "1.0 is a call nobody regenerated or edited, that was fast and not rambling (formula in docs/marts.md)."))
     parts.append(_figure(charts.lines(
         "Regeneration rate by feature (share of calls the user regenerated)", "regeneration", feats, regen,
         "event date (UTC)", "regeneration rate", charts.pct),

@@ -91,7 +91,7 @@ deduplicated as (
     left join repeated_ids on repeated_ids.event_id = candidates.event_id
     where repeated_ids.event_id is null
     union all
-    -- For a repeated id the first accepted copy wins (DESIGN: first accepted wins): the earliest load,
+    -- For a repeated id the first accepted copy wins (docs/operations.md, "Rules for producers"): the earliest load,
     -- then the load id (loads of one run share loaded_at), then the line. The loader already quarantines
     -- a changed copy and drops a retry, so this only decides between copies an older lake let through.
     select *
