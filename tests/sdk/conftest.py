@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from ingestion.sdk import tracking
+from ingestion.sdk.emitter import BatchEmitter
 
 
 class FakeOpenAI(ThreadingHTTPServer):
@@ -247,3 +248,12 @@ def wait_until(predicate, timeout: float = 5.0) -> bool:
             return True
         time.sleep(0.005)
     return predicate()
+
+
+@pytest.fixture
+def sink(tmp_path):
+    """An emitter that delivers to memory: (emitter, transport)."""
+    transport = MemoryTransport()
+    em = BatchEmitter(transport, spill_dir=tmp_path / "spill", at_exit=False)
+    yield em, transport
+    em.close()

@@ -26,7 +26,7 @@ from ingestion.sdk import (
     tracking_context,
 )
 from ingestion.sdk.spill import SpillDir
-from tests.sdk.conftest import FakeOpenAI, MemoryTransport
+from tests.sdk.conftest import FakeOpenAI
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -209,14 +209,6 @@ def test_a_collector_limit_lower_than_configured_is_found_by_halving(collector, 
 
 
 # -- the caller's call is never altered and never raises because of the SDK ---------------------------
-
-@pytest.fixture
-def sink(tmp_path):
-    transport = MemoryTransport()
-    em = BatchEmitter(transport, spill_dir=tmp_path / "spill", at_exit=False)
-    yield em, transport
-    em.close()
-
 
 def _client(server: FakeOpenAI):
     return openai.OpenAI(base_url=server.base_url, api_key="sk-test", max_retries=0)

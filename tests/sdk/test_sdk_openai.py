@@ -19,14 +19,6 @@ EXPECTED_COST = ((FakeOpenAI.PROMPT_TOKENS - FakeOpenAI.CACHED_TOKENS) * 0.15 + 
                  + len(FakeOpenAI.WORDS) * 0.60) / 1e6
 
 
-@pytest.fixture
-def sink(tmp_path):
-    transport = MemoryTransport()
-    em = BatchEmitter(transport, spill_dir=tmp_path / "spill", at_exit=False)
-    yield em, transport
-    em.close()
-
-
 def events(em: BatchEmitter, transport: MemoryTransport) -> list[dict]:
     assert em.flush(timeout=5)
     return transport.records
