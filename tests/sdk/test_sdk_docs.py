@@ -3,26 +3,13 @@
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
 
-import orjson
-
 from ingestion.contract import validate_record
 from ingestion.sdk.events import now_ms
-
-DOC = Path(__file__).resolve().parents[2] / "docs" / "sdk.md"
-
-
-def python_blocks() -> list[str]:
-    return re.findall(r"```python\n(.*?)```", DOC.read_text(), flags=re.S)
-
-
-def landed(cwd: Path) -> list[dict]:
-    files = sorted((cwd / ".aiw" / "landing" / "native").rglob("*.ndjson"))
-    return [orjson.loads(line) for f in files for line in f.read_bytes().splitlines()]
+from tests.sdk.sdk_doc import DOC, landed, python_blocks
 
 
 def run_block(code: str, cwd: Path, extra_env: dict[str, str]) -> str:
