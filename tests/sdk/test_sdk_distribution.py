@@ -14,6 +14,7 @@ import os
 import re
 import subprocess
 import sys
+import tomllib
 import zipfile
 from pathlib import Path
 
@@ -97,6 +98,20 @@ def test_the_wheel_ships_the_repository_files_and_few_dependencies(wheel):
     assert len(core) <= MAX_RUNTIME_DEPENDENCIES, core
     assert {normalized(re.split(r"[<>=!~; \[]", r)[0]) for r in core} == {"genai-prices", "orjson"}
     assert [r for r in requires if "extra ==" in r] == ["openai<4,>=3.57; extra == 'openai'"]
+
+
+def test_the_sdk_pins_what_the_warehouse_pins():
+    """Both distributions price with the same genai-prices and wrap the same openai: one pin per package."""
+
+    def by_name(requirements: list[str]) -> dict[str, str]:
+        return {normalized(re.split(r"[<>=!~; \[]", r)[0]): r for r in requirements}
+
+    sdk = tomllib.loads((REPO / "ingestion" / "pyproject.toml").read_text())["project"]
+    warehouse = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    sdk_pins = by_name(sdk["dependencies"] + sdk["optional-dependencies"]["openai"])
+    warehouse_pins = by_name(warehouse["dependencies"] + warehouse["optional-dependencies"]["sdk"])
+    assert sdk_pins == {name: warehouse_pins[name] for name in sdk_pins}
+    assert sdk["version"] == warehouse["version"]
 
 
 def test_a_fresh_venv_runs_the_docs_without_the_warehouse(wheel, tmp_path, fake_openai):
