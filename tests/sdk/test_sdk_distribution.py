@@ -3,7 +3,7 @@
 The wheel is built the way an application would build it (`pip wheel ./ingestion`, in pip's isolated build
 environment), installed into a new virtual environment that sees none of this repository's packages, and the
 doc's blocks run there, in an interpreter started with `-I` from an empty directory, so nothing can be
-imported from the checkout. About 15-20 s, most of it pip resolving the dependencies from its cache.
+imported from the checkout. 15-25 s on two busy cores, most of it the two pip installs (from pip's cache).
 """
 
 from __future__ import annotations
