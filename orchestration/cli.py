@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from ingestion.layout import Layout
+from ingestion.sql import quote_path
 
 
 def _say(message: str) -> None:
@@ -116,16 +117,18 @@ def _open_for_sql(layout: Layout, wait_seconds: float = 30.0):  # noqa: ANN202
     readable_files: list[str] = []
     for name, directory in views.items():
         if _parquet_has_files(directory):
-            con.execute(f"create temp view {name} as select * from read_parquet('{directory}/**/*.parquet', "
+            con.execute(f"create temp view {name} as select * from "
+                        f"read_parquet({quote_path(directory / '**' / '*.parquet')}, "
                         "hive_partitioning = true, union_by_name = true)")
             readable_dirs.append(f"{directory}/")
     if _parquet_has_files(layout.manifest):
-        con.execute(f"create temp view lake_manifest as select * from read_parquet('{layout.manifest}/*.parquet', "
-                    "union_by_name = true)")
+        con.execute("create temp view lake_manifest as select * from "
+                    f"read_parquet({quote_path(layout.manifest / '*.parquet')}, union_by_name = true)")
         readable_dirs.append(f"{layout.manifest}/")
     alert_log = layout.alerts / "alert_log.jsonl"
     if alert_log.exists() and alert_log.stat().st_size:
-        con.execute(f"create temp view alert_log as select * from read_json('{alert_log}', format='newline_delimited')")
+        con.execute(f"create temp view alert_log as select * from "
+                    f"read_json({quote_path(alert_log)}, format='newline_delimited')")
         readable_files.append(str(alert_log))
     # The views read their files when queried, so those paths stay allowed. DuckDB would also let a
     # statement write there; only single SELECT statements reach this connection (see _read_only_statement).
