@@ -49,7 +49,7 @@ def _print_summary(layout: Layout, summary: object) -> None:
     _say(f"  duplicates dropped  {s.total('duplicates_dropped')}")
     _say(f"  skipped (not AI)    {s.total('skipped')}")
     if s.dbt_ok:
-        from orchestration.alerting.engine import open_warehouse_read_only
+        from orchestration.alerts.engine import open_warehouse_read_only
 
         con = open_warehouse_read_only(layout)
         if con is not None:

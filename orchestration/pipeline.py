@@ -15,7 +15,8 @@ from typing import Any
 from ingestion import lake
 from ingestion.layout import Layout
 from ingestion.writer_lock import writer_lock
-from orchestration.alerting.engine import Evaluation, evaluate
+from orchestration.alerts.engine import evaluate
+from orchestration.alerts.model import Evaluation
 from orchestration.defs.warehouse.inputs import why_build
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import duckdb
 
 from ingestion.layout import Layout
-from orchestration.alerting.engine import AlertLog
+from orchestration.alerts.log import AlertLog
 from orchestration.report.page import render
 from orchestration.report.queries import ReportData, read_report_data
 
