@@ -20,16 +20,7 @@ from orchestration.alerts.log import AlertLog, LoggedAlert
 from orchestration.alerts.model import Alert, DeliveryStatus, Evaluation, Outcome
 from orchestration.alerts.rules import RULES, Rule
 from orchestration.alerts.sinks import Sink, WebhookSink
-
-
-def open_warehouse_read_only(layout: Layout) -> duckdb.DuckDBPyConnection | None:
-    """A read-only connection, or None while the file is missing or a writer holds it."""
-    if not layout.warehouse.exists():
-        return None
-    try:
-        return duckdb.connect(str(layout.warehouse), read_only=True)
-    except duckdb.IOException:
-        return None  # dbt is writing; the next tick will see the result
+from orchestration.warehouse.connection import try_open_readonly
 
 
 # A delivery an evaluation has claimed and is sending now, outside the alert-log lock. Another evaluation
@@ -139,8 +130,8 @@ def evaluate(layout: Layout, rules: dict[str, Rule] | None = None, sinks: list[S
                 log.append(entry.alert, dict.fromkeys(due, claim), event="retry", at=stamp)
                 retries.append((entry, due))
 
-        con = open_warehouse_read_only(layout)
-        if con is None:
+        con = try_open_readonly(layout.warehouse)
+        if con is None:  # dbt is writing (or nothing is built yet): the next tick will see the result
             result.skipped_reason = "warehouse missing or being written; will retry"
         else:
             try:

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
-import duckdb
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
 
 from ingestion.prices import lake_directory, resolve_lake_models
@@ -18,11 +17,12 @@ from orchestration.defs.warehouse.project import dbt_project, ensure_manifest, f
 from orchestration.defs.warehouse.upgrade import needs_full_refresh, record_format
 from orchestration.metadata import mart_metadata
 from orchestration.resources import WarehouseSettings
+from orchestration.warehouse.connection import open_readonly
 
 
 def with_mart_metadata(events: list[Any], warehouse: Path, context: dg.AssetExecutionContext) -> Iterator[Any]:
     """The dbt events, with row counts and Markdown tables added to materializations of marts models."""
-    con = duckdb.connect(str(warehouse), read_only=True) if warehouse.exists() else None
+    con = open_readonly(warehouse) if warehouse.exists() else None
     try:
         for event in events:
             key = getattr(event, "asset_key", None)
