@@ -20,6 +20,7 @@ from typing import Any
 
 from expectations.suite import build_suite
 from ingestion import contract as c
+from ingestion.settings import duckdb_memory_limit
 from ingestion.sql import quote_list, quote_path
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
@@ -99,7 +100,7 @@ def validate_parquet(parquet: str | list[str], now_ms: int, spill_dir: str | Non
     # A rule over a sum (cached + cache_write <= prompt) is checked on a derived column of that sum.
     sums = "".join(f", {r.left_sql()} as {r.left_column}" for r in c.INTERACTION_RULES if r.also_left)
     source = f"read_parquet({quote_list(paths)}, union_by_name = true)"
-    con = duckdb.connect(config={"memory_limit": os.environ.get("AIW_DUCKDB_MEMORY_LIMIT", "1GB"),
+    con = duckdb.connect(config={"memory_limit": duckdb_memory_limit(),
                                  **({"temp_directory": spill_dir} if spill_dir else {})})
     try:
         rows = con.execute(f"select count(*) from {source}").fetchone()[0]
@@ -141,7 +142,7 @@ def _validate_with_gx(query: str, rows: int, validated: int, now_ms: int, spill_
     with _duckdb_persisted_connection():
         # GX's own DuckDB gets the same memory limit as the loader (DuckDB's default is 80% of RAM) and
         # spills under AIW_HOME/tmp like it.
-        limits = {"memory_limit": os.environ.get("AIW_DUCKDB_MEMORY_LIMIT", "1GB")}
+        limits = {"memory_limit": duckdb_memory_limit()}
         if spill_dir:
             limits["temp_directory"] = spill_dir
         datasource = context.data_sources.add_sql(name="lake", connection_string="duckdb:///:memory:",
