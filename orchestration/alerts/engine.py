@@ -23,9 +23,9 @@ from orchestration.alerts.sinks import Sink, WebhookSink
 from orchestration.warehouse.connection import try_open_readonly
 
 
-# A delivery an evaluation has claimed and is sending now, outside the alert-log lock. Another evaluation
-# leaves it alone until the claim is older than `_claim_seconds(policy)` (its owner died mid-delivery).
 def _claim_seconds(policy: RetryPolicy) -> float:
+    """How long a pending claim (a delivery another evaluation is sending now, outside the alert-log lock)
+    keeps the others away; a claim older than this lost its owner mid-delivery and is due again."""
     return policy.evaluation_budget_seconds + policy.delivery_deadline_seconds + 60
 
 
