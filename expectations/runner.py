@@ -20,6 +20,8 @@ from typing import Any
 
 from expectations.suite import build_suite
 from ingestion import contract as c
+from ingestion.settings import duckdb_memory_limit
+from ingestion.sql import quote_list, quote_path
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
@@ -81,10 +83,6 @@ def _duckdb_persisted_connection() -> Iterator[None]:
 DEFAULT_FULL_ROWS = 100_000
 
 
-def _sql_list(paths: list[str]) -> str:
-    return "[" + ", ".join("'" + p.replace("'", "''") + "'" for p in paths) + "]"
-
-
 def validate_parquet(parquet: str | list[str], now_ms: int, spill_dir: str | None = None,
                      full_rows: int = DEFAULT_FULL_ROWS) -> ContractReport:
     """Validate the accepted rows in the Parquet files (a glob or a list of paths) against the contract suite.
@@ -101,8 +99,8 @@ def validate_parquet(parquet: str | list[str], now_ms: int, spill_dir: str | Non
     paths = [parquet] if isinstance(parquet, str) else parquet
     # A rule over a sum (cached + cache_write <= prompt) is checked on a derived column of that sum.
     sums = "".join(f", {r.left_sql()} as {r.left_column}" for r in c.INTERACTION_RULES if r.also_left)
-    source = f"read_parquet({_sql_list(paths)}, union_by_name = true)"
-    con = duckdb.connect(config={"memory_limit": os.environ.get("AIW_DUCKDB_MEMORY_LIMIT", "1GB"),
+    source = f"read_parquet({quote_list(paths)}, union_by_name = true)"
+    con = duckdb.connect(config={"memory_limit": duckdb_memory_limit(),
                                  **({"temp_directory": spill_dir} if spill_dir else {})})
     try:
         rows = con.execute(f"select count(*) from {source}").fetchone()[0]
@@ -122,10 +120,10 @@ def validate_parquet(parquet: str | list[str], now_ms: int, spill_dir: str | Non
             # same load always gives the same sample and the same verdict; ~full_rows rows of `rows`.
             per_million = -(-full_rows * 1_000_000 // rows)
             con.execute(f"copy (select * from {source} where hash(event_id) % 1000000 < {per_million}) "
-                        f"to '{sample}' (format parquet)")
-            validated = con.execute(f"select count(*) from read_parquet('{sample}')").fetchone()[0]
-            report = _validate_with_gx(f"select *{sums} from read_parquet('{sample}')", rows, validated, now_ms,
-                                       spill_dir)
+                        f"to {quote_path(sample)} (format parquet)")
+            validated = con.execute(f"select count(*) from read_parquet({quote_path(sample)})").fetchone()[0]
+            report = _validate_with_gx(f"select *{sums} from read_parquet({quote_path(sample)})", rows, validated,
+                                       now_ms, spill_dir)
     finally:
         con.close()
     report.outcomes.append(ExpectationOutcome(
@@ -144,7 +142,7 @@ def _validate_with_gx(query: str, rows: int, validated: int, now_ms: int, spill_
     with _duckdb_persisted_connection():
         # GX's own DuckDB gets the same memory limit as the loader (DuckDB's default is 80% of RAM) and
         # spills under AIW_HOME/tmp like it.
-        limits = {"memory_limit": os.environ.get("AIW_DUCKDB_MEMORY_LIMIT", "1GB")}
+        limits = {"memory_limit": duckdb_memory_limit()}
         if spill_dir:
             limits["temp_directory"] = spill_dir
         datasource = context.data_sources.add_sql(name="lake", connection_string="duckdb:///:memory:",

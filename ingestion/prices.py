@@ -50,6 +50,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from ingestion.sql import quote_path
+
 OPEN_START = dt.date(2000, 1, 1)
 OPEN_END = dt.date(9999, 12, 31)
 DAY_SECONDS = 86_400
@@ -342,9 +344,9 @@ def resolve_lake_models(lake: Path) -> int:
     try:
         keys: list[tuple[Any, ...]] = []
         if any(raw.rglob("*.parquet")):
-            glob = str(raw / "**" / "*.parquet").replace("'", "''")
             keys = con.execute(
-                f"select distinct provider, model_id, model_version from read_parquet('{glob}', "
+                "select distinct provider, model_id, model_version from "
+                f"read_parquet({quote_path(raw / '**' / '*.parquet')}, "
                 "hive_partitioning = true, union_by_name = true)").fetchall()
         version = catalogue_version()
         resolved = [(*resolve(*key).__dict__.values(), version) for key in keys]
@@ -356,7 +358,7 @@ def resolve_lake_models(lake: Path) -> int:
         if resolved:
             con.executemany("insert into resolution values (?, ?, ?, ?, ?, ?, ?, ?, ?)", resolved)
         partial = target.with_name(target.name + ".partial")
-        con.execute(f"copy resolution to '{str(partial).replace(chr(39), chr(39) * 2)}' (format parquet)")
+        con.execute(f"copy resolution to {quote_path(partial)} (format parquet)")
         partial.replace(target)
         return len(resolved)
     finally:

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from ingestion.layout import Layout
+from ingestion.sql import quote_path
 
 
 def _say(message: str) -> None:
@@ -48,16 +49,17 @@ def _print_summary(layout: Layout, summary: object) -> None:
     _say(f"  duplicates dropped  {s.total('duplicates_dropped')}")
     _say(f"  skipped (not AI)    {s.total('skipped')}")
     if s.dbt_ok:
-        from orchestration.alerting.engine import open_warehouse_read_only
+        from orchestration.warehouse import findings
+        from orchestration.warehouse.connection import try_open_readonly
 
-        con = open_warehouse_read_only(layout)
+        con = try_open_readonly(layout.warehouse)
         if con is not None:
-            n_sessions, over = con.execute(
-                "select count(*), count_if(over_budget) from marts.mart_session_cost").fetchone()
-            n_events = con.execute("select count(*) from marts.fct_ai_interactions").fetchone()[0]
-            con.close()
-            _say(f"  interactions        {n_events}")
-            _say(f"  sessions            {n_sessions} ({over} over budget)")
+            try:
+                totals = findings.totals(con)
+            finally:
+                con.close()
+            _say(f"  interactions        {totals.interactions}")
+            _say(f"  sessions            {totals.sessions} ({totals.sessions_over_budget} over budget)")
     if s.alerts is not None and not s.alerts.skipped_reason:
         _say(f"  alerts fired        {len(s.alerts.fired)} new ({s.alerts.already_fired} fired before) "
              f"-> {layout.alerts / 'alerts.jsonl'}")
@@ -92,23 +94,15 @@ def _open_for_sql(layout: Layout, wait_seconds: float = 30.0):  # noqa: ANN202
     alert log cannot be read; ATTACH, COPY and EXPORT cannot reach any file) and the configuration is
     locked (no SET can undo that). Extensions are never installed or loaded automatically.
     """
-    import duckdb
-
     from ingestion.lake import _parquet_has_files
+    from orchestration.warehouse.connection import WarehouseBusy, WarehouseMissing, open_readonly
 
-    if not layout.warehouse.exists():
-        raise SystemExit(f"no warehouse at {layout.warehouse}: run `aiw run` (or `aiw demo`) first")
     no_extensions = {"autoinstall_known_extensions": False, "autoload_known_extensions": False,
                      "allow_community_extensions": False}
-    deadline = time.monotonic() + wait_seconds
-    while True:
-        try:
-            con = duckdb.connect(str(layout.warehouse), read_only=True, config=no_extensions)
-            break
-        except duckdb.IOException:
-            if time.monotonic() > deadline:
-                raise SystemExit("the warehouse is locked by a writer (a dbt build?); try again shortly") from None
-            time.sleep(0.5)
+    try:
+        con = open_readonly(layout.warehouse, wait_seconds=wait_seconds, config=no_extensions)
+    except (WarehouseMissing, WarehouseBusy) as exc:
+        raise SystemExit(str(exc)) from None
     # The lake and the alert log as read-only views, so one SQL session sees everything.
     views = {"lake_raw_interactions": layout.raw_interactions, "lake_raw_feedback": layout.raw_feedback,
              "lake_quarantine": layout.quarantine}
@@ -116,16 +110,18 @@ def _open_for_sql(layout: Layout, wait_seconds: float = 30.0):  # noqa: ANN202
     readable_files: list[str] = []
     for name, directory in views.items():
         if _parquet_has_files(directory):
-            con.execute(f"create temp view {name} as select * from read_parquet('{directory}/**/*.parquet', "
+            con.execute(f"create temp view {name} as select * from "
+                        f"read_parquet({quote_path(directory / '**' / '*.parquet')}, "
                         "hive_partitioning = true, union_by_name = true)")
             readable_dirs.append(f"{directory}/")
     if _parquet_has_files(layout.manifest):
-        con.execute(f"create temp view lake_manifest as select * from read_parquet('{layout.manifest}/*.parquet', "
-                    "union_by_name = true)")
+        con.execute("create temp view lake_manifest as select * from "
+                    f"read_parquet({quote_path(layout.manifest / '*.parquet')}, union_by_name = true)")
         readable_dirs.append(f"{layout.manifest}/")
     alert_log = layout.alerts / "alert_log.jsonl"
     if alert_log.exists() and alert_log.stat().st_size:
-        con.execute(f"create temp view alert_log as select * from read_json('{alert_log}', format='newline_delimited')")
+        con.execute(f"create temp view alert_log as select * from "
+                    f"read_json({quote_path(alert_log)}, format='newline_delimited')")
         readable_files.append(str(alert_log))
     # The views read their files when queried, so those paths stay allowed. DuckDB would also let a
     # statement write there; only single SELECT statements reach this connection (see _read_only_statement).
@@ -265,26 +261,19 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _findings(con) -> list[str]:  # noqa: ANN001
-    """A few readable lines: model drift, latency SLO breaches, budgets."""
-    lines = []
-    for model, version, day, reason in con.execute(
-            "select model_id, model_version, min(event_date), min_by(drift_reason, event_date) "
-            "from marts.mart_model_drift where drift_detected group by 1, 2 order by 3").fetchall():
-        lines.append(f"drift: {model} {version} got worse from {day}: {reason}")
-    if not lines:
-        lines.append("drift: no model version drifted")
-    for feature, model, hours, worst, first in con.execute(
-            "select feature_id, model_id, count(*), max(ttft_p95_ms), min(hour_ts) from marts.mart_latency_slo "
-            "where slo_breached group by 1, 2 order by 3 desc").fetchall():
-        lines.append(f"latency: {feature} on {model} broke the p95 TTFT SLO in {hours} hour(s) "
-                     f"from {first:%Y-%m-%d %H}:00, worst p95 {worst:.0f} ms")
-    sessions, cost = con.execute("select count(*), coalesce(sum(cost_usd), 0) from marts.mart_session_cost "
-                                 "where over_budget").fetchone()
-    lines.append(f"budget: {sessions} session(s) over the session budget, ${cost:.2f} in total")
-    for user, day, spent, budget in con.execute(
-            "select user_id, min(event_date), max(cost_usd_7d), any_value(budget_7d_usd) "
-            "from marts.mart_user_cost_daily where over_budget_7d group by 1 order by 3 desc").fetchall():
-        lines.append(f"budget: user {user} over the ${budget:.0f} 7-day budget from {day} (peak ${spent:.2f})")
+    """A few readable lines: model drift, latency SLO breaches, budgets (orchestration/warehouse/findings.py)."""
+    from orchestration.warehouse import findings
+
+    lines = [f"drift: {d.model_id} {d.model_version} got worse from {d.first_day}: {d.first_reason}"
+             for d in findings.model_drift(con)] or ["drift: no model version drifted"]
+    lines += [f"latency: {b.feature_id} on {b.model_id} broke the p95 TTFT SLO in {b.breached_hours} hour(s) "
+              f"from {b.first_hour:%Y-%m-%d %H}:00, worst p95 {b.worst_p95_ms:.0f} ms"
+              for b in findings.slo_breaches(con)]
+    totals = findings.totals(con)
+    lines.append(f"budget: {totals.sessions_over_budget} session(s) over the session budget, "
+                 f"${totals.over_budget_cost_usd:.2f} in total")
+    lines += [f"budget: user {u.user_id} over the ${u.budget_usd:.0f} 7-day budget from {u.first_day} "
+              f"(peak ${u.peak_cost_usd:.2f})" for u in findings.users_over_budget(con, "7d")]
     return lines
 
 

@@ -15,7 +15,8 @@ from typing import Any
 from ingestion import lake
 from ingestion.layout import Layout
 from ingestion.writer_lock import writer_lock
-from orchestration.alerting.engine import Evaluation, evaluate
+from orchestration.alerts.engine import evaluate
+from orchestration.alerts.model import Evaluation
 from orchestration.defs.warehouse.inputs import why_build
 
 
@@ -59,7 +60,6 @@ def run_pipeline(layout: Layout, say: Callable[[str], None] = print, *, wait: bo
     waits for it, saying for whom (or, with wait=False, raises WriterBusy at once). The loader and the dbt
     asset take the same lock again inside this process, which only counts.
     """
-    os.environ["AIW_HOME"] = str(layout.home)  # dbt's profile and lake sources read it
     layout.ensure()
     with writer_lock(layout.home, "aiw run", wait=wait, say=say):
         return _run_pipeline(layout, say, debug)

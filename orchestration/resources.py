@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import dagster as dg
 
@@ -32,3 +34,23 @@ class WarehouseSettings(dg.ConfigurableResource):
     def max_landing_age_hours(self) -> float:
         """The landing freshness limit in hours (read at check time, never at import)."""
         return self.freshness_max_hours or float(os.environ.get("AIW_FRESHNESS_MAX_HOURS") or 26)
+
+
+@contextmanager
+def dbt_sees_home(layout: Layout) -> Iterator[None]:
+    """AIW_HOME set to this layout's home while a dbt process is started, then the environment as it was.
+
+    dbt reads AIW_HOME from its environment (dbt_project/profiles.yml, the lake sources), and dagster-dbt
+    starts dbt with a copy of this process's environment and no other way to add to it. Set only around the
+    start, the home of one run never leaks into the rest of the process (a later Layout.from_env(), another
+    run in the same process, a test).
+    """
+    previous = os.environ.get("AIW_HOME")
+    os.environ["AIW_HOME"] = str(layout.home)
+    try:
+        yield
+    finally:
+        if previous is None:
+            del os.environ["AIW_HOME"]
+        else:
+            os.environ["AIW_HOME"] = previous

@@ -3,9 +3,12 @@ stays down, secrets from the environment, and an alert log that says what went w
 
 from __future__ import annotations
 
+import ast
 import datetime as dt
 import json
 import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -15,9 +18,11 @@ import duckdb
 import pytest
 
 from ingestion.layout import Layout
-from orchestration.alerting.config import load_sinks
-from orchestration.alerting.engine import Alert, AlertLog, evaluate
-from orchestration.alerting.sinks import slack_payload
+from orchestration.alerts.config import load_sinks
+from orchestration.alerts.engine import evaluate
+from orchestration.alerts.log import AlertLog
+from orchestration.alerts.model import DELIVERED, Alert, DeliveryStatus, Outcome
+from orchestration.alerts.sinks import slack_payload
 
 REPO = Path(__file__).resolve().parents[1]
 T0 = dt.datetime(2026, 11, 21, 12, tzinfo=dt.UTC)
@@ -133,13 +138,13 @@ def test_a_failing_sink_is_retried_next_tick_without_resending_to_the_others(rec
     delivered_to_slack = [b["text"] for b in flaky.bodies()[3:]]
     assert delivered_to_slack == [f"[session_over_budget] {a.title}" for a in alerts]
     assert len(ok.requests) == 3 and len(logger.lines) == 3  # nothing re-sent to sinks that had it
-    assert {k: v["slack"] for k, v in second.retried.items()} == {a.key: "delivered" for a in alerts}
+    assert {k: v["slack"] for k, v in second.retried.items()} == {a.key: DELIVERED for a in alerts}
 
     state = AlertLog(layout).state()
     assert {k: e.deliveries for k, e in state.items()} == {
-        a.key: {"jsonl": "delivered", "log": "delivered", "ops": "delivered", "slack": "delivered",
+        a.key: {"jsonl": DELIVERED, "log": DELIVERED, "ops": DELIVERED, "slack": DELIVERED,
                 "pager": state[a.key].deliveries["pager"]} for a in alerts}
-    assert all(e.deliveries["pager"].startswith("failed: ") for e in state.values())
+    assert all(e.deliveries["pager"].outcome is Outcome.FAILED for e in state.values())
     # One line per alert in the JSON-lines sink, whatever the retries did.
     assert len((layout.alerts / "alerts.jsonl").read_text().splitlines()) == 3
 
@@ -148,7 +153,7 @@ def test_a_failing_sink_is_retried_next_tick_without_resending_to_the_others(rec
 
     # A day later the sink that stayed down is given up on, and recorded as such; no more requests anywhere.
     third = evaluate(layout, rules=rules, now=T0 + dt.timedelta(hours=25), logger=logger)
-    assert {v["pager"].split(" ")[0] for v in third.retried.values()} == {"abandoned"}
+    assert {v["pager"].outcome for v in third.retried.values()} == {Outcome.ABANDONED}
     assert AlertLog(layout).state()[alerts[0].key].pending() == []
     assert len(flaky.requests) == 6 and len(ok.requests) == 3
 
@@ -158,7 +163,7 @@ def test_unset_secret_is_a_recorded_failure_then_delivered_once_set(receivers, m
     monkeypatch.delenv("TEST_OPS_URL")
     rules = {"fixed": lambda con: [_alert(7)]}
     first = evaluate(layout, rules=rules, now=T0)
-    assert first.deliveries[_alert(7).key]["ops"] == "failed: TEST_OPS_URL is not set"
+    assert first.deliveries[_alert(7).key]["ops"] == DeliveryStatus.failed("TEST_OPS_URL is not set")
     monkeypatch.setenv("TEST_OPS_URL", ok.url)
     evaluate(layout, rules=rules, now=T0 + dt.timedelta(minutes=1))
     assert [b["alert"]["key"] for b in ok.bodies()] == [_alert(7).key]
@@ -189,3 +194,42 @@ def test_slack_payload_carries_the_numbers_and_the_action():
     assert [f["text"] for f in fields["fields"]] == ["*interactions*\n1200", "*delta*\n-0.0812"]
     assert action["text"]["text"] == "*What to do:* Roll it back."
     assert "`k`" in context["elements"][0]["text"] and payload["text"].startswith("[model_drift]")
+
+
+def test_delivery_statuses_keep_their_text_in_the_alert_log():
+    # The log on disk (and `aiw sql`'s alert_log view) holds the statuses as text; read back, each is the
+    # same typed value, so an older log keeps working and a newer one reads the same.
+    texts = {
+        "delivered": DELIVERED,
+        "failed: HTTP 503 Service Unavailable after 3 attempt(s)":
+            DeliveryStatus.failed("HTTP 503 Service Unavailable after 3 attempt(s)"),
+        "pending: being delivered since 2026-11-21T12:00:00+00:00":
+            DeliveryStatus.pending("being delivered since 2026-11-21T12:00:00+00:00"),
+        "abandoned after 5 evaluation(s): TEST_OPS_URL is not set":
+            DeliveryStatus.abandoned("after 5 evaluation(s): TEST_OPS_URL is not set"),
+    }
+    for text, status in texts.items():
+        assert DeliveryStatus.parse(text) == status
+        assert status.text() == text
+    assert [s.outcome for s in texts.values()] == [Outcome.DELIVERED, Outcome.FAILED, Outcome.PENDING,
+                                                    Outcome.ABANDONED]
+    assert [s.ok for s in texts.values()] == [True, False, False, False]
+
+
+def test_the_alert_log_records_statuses_as_text(receivers):
+    layout, _ok, _flaky = receivers
+    evaluate(layout, rules={"fixed": lambda con: [_alert(3)]}, now=T0)
+    records = [json.loads(line) for line in AlertLog(layout).path.read_text().splitlines()]
+    assert [r["event"] for r in records] == ["fired", "delivered"]
+    claimed, outcome = (r["deliveries"] for r in records)
+    assert set(claimed.values()) == {"pending: being delivered since 2026-11-21T12:00:00+00:00"}
+    assert outcome["jsonl"] == outcome["ops"] == "delivered"
+    assert outcome["pager"].startswith("failed: ") and "attempt(s)" in outcome["pager"]
+
+
+def test_the_alerts_modules_import_one_way():
+    # model <- rules, log, http <- sinks <- config <- engine: a sink never reaches back into the engine.
+    probe = ("import sys, orchestration.alerts.sinks, orchestration.alerts.log, orchestration.alerts.rules; "
+             "print(sorted(m for m in sys.modules if m.startswith('orchestration.alerts.')))")
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert ast.literal_eval(loaded) == [f"orchestration.alerts.{m}" for m in ("http", "log", "model", "rules", "sinks")]

@@ -16,10 +16,13 @@ import duckdb
 import pytest
 
 from ingestion.layout import Layout
-from orchestration.alerting.config import load_sinks
-from orchestration.alerting.engine import RULES, Alert, AlertLog, evaluate
-from orchestration.alerting.http import RetryPolicy
-from orchestration.alerting.sinks import SlackSink, WebhookSink
+from orchestration.alerts.config import load_sinks
+from orchestration.alerts.engine import evaluate
+from orchestration.alerts.http import RetryPolicy
+from orchestration.alerts.log import AlertLog
+from orchestration.alerts.model import DELIVERED, Alert, Outcome
+from orchestration.alerts.rules import RULES
+from orchestration.alerts.sinks import SlackSink, WebhookSink
 
 T0 = dt.datetime(2026, 11, 21, 12, tzinfo=dt.UTC)
 HOSTILE = "<!channel> pwned <https://evil.example/login|Click to re-auth>"
@@ -130,7 +133,7 @@ def test_a_trickling_webhook_is_cut_at_the_delivery_deadline_and_the_log_lock_is
         assert held < 4.5, held
         assert lock_waits and lock_waits[0] < 0.5, lock_waits  # delivery ran outside the alert-log lock
         status = result.deliveries["session_over_budget:s0"]["slow"]
-        assert status.startswith("failed") and "deadline" in status, status
+        assert status.outcome is Outcome.FAILED and "deadline" in status.reason, status
         assert SECRET not in AlertLog(layout).path.read_text()
     finally:
         slow.close()
@@ -146,8 +149,8 @@ def test_the_evaluation_time_budget_leaves_the_rest_for_the_next_tick(layout):
         result = evaluate(layout, rules={"fixed": lambda con: [_alert()]}, sinks=sinks, now=T0, policy=policy)
         assert time.monotonic() - started < 4.0
         statuses = result.deliveries["session_over_budget:s0"]
-        assert sum("time budget" in s for s in statuses.values()) >= 3, statuses
-        assert all(s.startswith("failed") for s in statuses.values())
+        assert sum("time budget" in s.reason for s in statuses.values()) >= 3, statuses
+        assert all(s.outcome is Outcome.FAILED for s in statuses.values())
         assert set(AlertLog(layout).state()["session_over_budget:s0"].pending()) == set(statuses)
     finally:
         slow.close()
@@ -163,7 +166,7 @@ def test_a_redirect_is_a_failure_and_neither_the_alert_nor_the_secret_follows_it
         monkeypatch.setenv("OPS_AUTH", "Bearer super-secret-header")
         result = evaluate(layout, rules={"fixed": lambda con: [_alert()]}, now=T0)
         status = result.deliveries["session_over_budget:s0"]["ops"]
-        assert status.startswith("failed") and "302" in status and "redirect" in status
+        assert status.outcome is Outcome.FAILED and "302" in status.reason and "redirect" in status.reason
         assert target.requests == []  # nothing reached the redirect target: no body, no secret header
         log_text = AlertLog(layout).path.read_text()
         assert SECRET not in log_text and "super-secret-header" not in log_text
@@ -182,7 +185,8 @@ def test_a_sink_url_without_a_scheme_is_one_clear_failure_and_never_raises(layou
     for minute in range(3):  # three ticks
         result = evaluate(layout, rules=rules, now=T0 + dt.timedelta(minutes=minute * 5))
     first = AlertLog(layout).state()["session_over_budget:s0"]
-    assert first.deliveries["slack"].startswith("failed: SLACK_URL is not a valid http(s) URL")
+    assert first.deliveries["slack"].outcome is Outcome.FAILED
+    assert first.deliveries["slack"].reason.startswith("SLACK_URL is not a valid http(s) URL")
     assert len((layout.alerts / "alerts.jsonl").read_text().splitlines()) == 1  # appended once, not per tick
     assert result.fired == []
     everything = AlertLog(layout).path.read_text() + caplog.text
@@ -217,7 +221,7 @@ def test_hostile_ids_reach_slack_as_text_and_webhooks_as_json_values(layout):
     try:
         sinks = [SlackSink("slack", slack.url), WebhookSink("hook", hook.url)]
         result = evaluate(layout, rules={"latency": RULES["latency_slo_breach"]}, sinks=sinks, now=T0)
-        assert len(result.fired) == 1 and set(result.deliveries[result.fired[0].key].values()) == {"delivered"}
+        assert len(result.fired) == 1 and set(result.deliveries[result.fired[0].key].values()) == {DELIVERED}
         (message,) = slack.json_bodies()
         texts = _texts(message)
         # No mention, no link, no user or channel reference survives in anything Slack would parse.

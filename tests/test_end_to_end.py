@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 from collections import Counter
 
 import duckdb
@@ -26,14 +27,30 @@ def read_alerts(layout: Layout) -> list[dict]:
     return [json.loads(line) for line in (layout.alerts / "alerts.jsonl").read_text().splitlines()]
 
 
+# The AIW_* environment variables before and after the module's `aiw run` (see the `run` fixture).
+AIW_ENVIRONMENT: dict[str, dict[str, str]] = {}
+
+
+def _aiw_environment() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k.startswith("AIW_")}
+
+
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     layout = Layout.from_env(tmp_path_factory.mktemp("e2e") / "aiw").ensure()
     # Enough calls per hour (~60 for chat_assistant on gpt-4o) for the SLO and drift tests to judge.
     gen = synthetic.generate(layout, synthetic.Options(events=24_000, days=3, seed=11, end_date=END_DATE),
                              keep_records=True)
+    AIW_ENVIRONMENT["before"] = _aiw_environment()
     rc = main(["--home", str(layout.home), "run"])
+    AIW_ENVIRONMENT["after"] = _aiw_environment()
     return layout, gen, rc
+
+
+def test_a_run_leaves_the_process_environment_as_it_was(run):
+    # dbt is given AIW_HOME while it starts; the home of one run must not stay behind for the rest of the
+    # process (a later Layout.from_env() would find it).
+    assert AIW_ENVIRONMENT["after"] == AIW_ENVIRONMENT["before"]
 
 
 def test_counts_reconcile_with_what_was_landed(run):

@@ -10,6 +10,7 @@ import duckdb
 import pytest
 
 from ingestion.layout import Layout
+from ingestion.sql import quote_path
 from orchestration.cli import main
 
 
@@ -19,7 +20,11 @@ def _all_files(root: Path) -> dict[str, bytes]:
 
 @pytest.fixture
 def home(tmp_path: Path) -> Layout:
-    layout = Layout.from_env(tmp_path / "aiw").ensure()
+    return _build_home(tmp_path / "aiw")
+
+
+def _build_home(root: Path) -> Layout:
+    layout = Layout.from_env(root).ensure()
     con = duckdb.connect(str(layout.warehouse))
     con.execute("create schema marts")
     con.execute("create table marts.mart_session_cost as select 's1' as session_id, 1.25::double as cost_usd")
@@ -27,8 +32,9 @@ def home(tmp_path: Path) -> Layout:
     lake = duckdb.connect()
     day = layout.raw_interactions / "load_date=2026-11-21"
     day.mkdir(parents=True)
-    lake.execute(f"copy (select 'e_' || range as event_id from range(3)) to '{day}/l1.parquet'")
-    lake.execute(f"copy (select 'l1' as load_id, 3 as lines, 0 as quarantined) to '{layout.manifest}/l1.parquet'")
+    lake.execute(f"copy (select 'e_' || range as event_id from range(3)) to {quote_path(day / 'l1.parquet')}")
+    lake.execute("copy (select 'l1' as load_id, 3 as lines, 0 as quarantined) to "
+                 f"{quote_path(layout.manifest / 'l1.parquet')}")
     lake.close()
     (layout.alerts / "alert_log.jsonl").write_text(json.dumps({"key": "k1", "event": "fired"}) + "\n")
     other = duckdb.connect(str(layout.home.parent / "other.duckdb"))
@@ -53,6 +59,17 @@ def test_the_views_still_work(home, capsys):
         assert json.loads(out) == [{"n": expected}]
     assert _sql(home, "describe marts.mart_session_cost", capsys)[0] == 0
     assert _sql(home, "explain select * from lake_raw_interactions", capsys)[0] == 0
+
+
+def test_the_views_work_under_a_home_whose_path_has_a_quote(tmp_path, capsys):
+    # The lake and alert-log views name their files in SQL: a quote in AIW_HOME must stay inside the literal.
+    layout = _build_home(tmp_path / "o'brien's aiw")
+    for query, expected in [("select count(*) as n from lake_raw_interactions", 3),
+                            ("select count(*) as n from lake_manifest", 1),
+                            ("select count(*) as n from alert_log", 1)]:
+        code, out, err = _sql(layout, query, capsys)
+        assert code == 0, err
+        assert json.loads(out) == [{"n": expected}]
 
 
 def test_every_write_and_outside_read_is_refused_and_nothing_is_written(home, capsys):

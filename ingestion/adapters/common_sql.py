@@ -12,7 +12,7 @@ to the lake and replaces ids that hold PII by keyed hashes, so these mappings do
 
 from __future__ import annotations
 
-from ingestion.contract_sql import quote
+from ingestion.sql import quote
 
 NUMBER_TYPES = "('BIGINT', 'UBIGINT', 'DOUBLE')"
 

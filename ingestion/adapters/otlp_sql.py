@@ -14,7 +14,6 @@ from ingestion.adapters.common_sql import (
     json_string,
     not_the_format,
     present,
-    quote,
     seconds_to_ms,
     text,
 )
@@ -27,6 +26,7 @@ from ingestion.adapters.otlp import (
     USER_ATTRIBUTES,
     OtlpOptions,
 )
+from ingestion.sql import quote
 
 # An AnyValue with each variant as JSON text; the attribute lists parse straight into these structs.
 _ANY_VALUE = ('{"stringValue": "JSON", "intValue": "JSON", "doubleValue": "JSON", "boolValue": "JSON", '

@@ -16,7 +16,6 @@ from ingestion.adapters.common_sql import (
     json_string,
     not_the_format,
     present,
-    quote,
     seconds_to_ms,
     text,
 )
@@ -32,6 +31,7 @@ from ingestion.adapters.posthog import (
     UNKNOWN_FEATURE,
     PosthogOptions,
 )
+from ingestion.sql import quote
 
 _EVENT_FIELDS = '"uuid": "JSON", "event": "JSON", "distinct_id": "JSON", "timestamp": "JSON", "created_at": "JSON"'
 

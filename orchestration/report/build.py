@@ -11,9 +11,10 @@ from pathlib import Path
 import duckdb
 
 from ingestion.layout import Layout
-from orchestration.alerting.engine import AlertLog
+from orchestration.alerts.log import AlertLog
 from orchestration.report.page import render
 from orchestration.report.queries import ReportData, read_report_data
+from orchestration.warehouse.connection import open_readonly
 
 
 @dataclass
@@ -31,9 +32,7 @@ def default_report_path(layout: Layout) -> Path:
 
 def write_report(layout: Layout, output: Path | None = None, now: dt.datetime | None = None) -> ReportResult:
     """Render the report from AIW_HOME's marts into `output` (default AIW_HOME/reports/report.html)."""
-    if not layout.warehouse.exists():
-        raise FileNotFoundError(f"no warehouse at {layout.warehouse}: run `aiw run` (or `aiw demo`) first")
-    con = duckdb.connect(str(layout.warehouse), read_only=True)
+    con = open_readonly(layout.warehouse)  # WarehouseMissing is a FileNotFoundError, WarehouseBusy a RuntimeError
     try:
         data = read_report_data(con)
     except duckdb.CatalogException as exc:

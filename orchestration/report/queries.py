@@ -9,6 +9,8 @@ from typing import Any
 
 import duckdb
 
+from orchestration.warehouse import findings
+
 # Session-cost bin edges in USD: roughly logarithmic, because session costs span four orders of magnitude
 # and a linear histogram would put almost every session in its first bar.
 COST_EDGES = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0]
@@ -52,18 +54,16 @@ def session_cost_bins(costs: list[float], budget: float | None) -> tuple[list[tu
 
 
 def read_report_data(con: duckdb.DuckDBPyConnection) -> ReportData:
-    """Run the report's queries against the marts schema."""
+    """Run the report's queries against the marts schema (the findings from orchestration/warehouse/findings.py)."""
     d = ReportData()
 
     def rows(sql: str) -> list[tuple]:
         return con.execute(sql).fetchall()
 
-    (d.first_date, d.last_date, interactions, cost, users), = rows(
-        "select min(event_date), max(event_date), count(*), coalesce(sum(cost_usd), 0), count(distinct user_id) "
-        "from marts.fct_ai_interactions")
-    (sessions, over), = rows("select count(*), count_if(over_budget) from marts.mart_session_cost")
-    d.headline = {"interactions": interactions, "cost_usd": cost, "sessions": sessions,
-                  "sessions_over_budget": over, "users": users}
+    t = findings.totals(con)
+    d.first_date, d.last_date = t.first_date, t.last_date
+    d.headline = {"interactions": t.interactions, "cost_usd": t.cost_usd, "sessions": t.sessions,
+                  "sessions_over_budget": t.sessions_over_budget, "users": t.users}
     d.cost_by_day_model = [(str(day), model, c) for day, model, c in rows(
         "select event_date, model_id, sum(cost_usd) from marts.fct_ai_interactions group by all order by 1, 2")]
     d.session_costs = [c for (c,) in rows("select cost_usd from marts.mart_session_cost")]
@@ -74,13 +74,10 @@ def read_report_data(con: duckdb.DuckDBPyConnection) -> ReportData:
         "from marts.mart_feature_quality_daily order by 1, 2")]
     slo = rows("select min(slo_ttft_ms) from marts.mart_latency_slo")
     d.slo_ttft_ms = slo[0][0] if slo else None
-    d.slo_breaches = [(f, m, n, worst, f"{first:%Y-%m-%d %H}:00") for f, m, n, worst, first in rows(
-        "select feature_id, model_id, count(*), max(ttft_p95_ms), min(hour_ts) from marts.mart_latency_slo "
-        "where slo_breached group by all order by 3 desc, 1, 2")]
-    d.drift = [(m, v, str(first), days, n, reason) for m, v, first, days, n, reason in rows(
-        "select model_id, model_version, min(event_date), count(*), sum(interactions), "
-        "arg_max(drift_reason, event_date) from marts.mart_model_drift where drift_detected "
-        "group by all order by 3, 1, 2")]
+    d.slo_breaches = [(b.feature_id, b.model_id, b.breached_hours, b.worst_p95_ms, f"{b.first_hour:%Y-%m-%d %H}:00")
+                      for b in findings.slo_breaches(con)]
+    d.drift = [(x.model_id, x.model_version, str(x.first_day), x.days, x.interactions, x.latest_reason)
+               for x in findings.model_drift(con)]
     d.routing = rows("select feature_id, routing_strategy, sum(interactions)::bigint from marts.mart_routing "
                      "group by all order by 1, 2")
     d.top_sessions = rows("select session_id, user_id, interactions, cost_usd, over_budget "

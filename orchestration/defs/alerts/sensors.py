@@ -3,7 +3,8 @@
 
 import dagster as dg
 
-from orchestration.alerting.engine import RULES, evaluate
+from orchestration.alerts.engine import evaluate
+from orchestration.alerts.rules import RULES
 from orchestration.resources import WarehouseSettings
 
 

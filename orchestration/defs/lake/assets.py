@@ -10,6 +10,7 @@ from ingestion.layout import Layout
 from ingestion.writer_lock import writer_lock
 from orchestration.defs.lake.checks import CONTRACT_CHECK, contract_check_result
 from orchestration.metadata import load_summary_md
+from orchestration.names import LAKE_FEEDBACK, LAKE_INTERACTIONS, LOAD_LAKE
 from orchestration.resources import WarehouseSettings
 
 # Partitioned by the date a file landed (from its landing/<source>/<YYYY-MM-DD>/ path, else its
@@ -19,13 +20,13 @@ load_date_partitions = dg.DailyPartitionsDefinition(start_date="2024-01-01", end
 
 @dg.multi_asset(
     specs=[
-        dg.AssetSpec("lake_interactions", group_name="lake", kinds={"parquet", "duckdb"},
+        dg.AssetSpec(LAKE_INTERACTIONS, group_name="lake", kinds={"parquet", "duckdb"},
                      description="Accepted interaction records of each load date in the Parquet lake "
                                  "(lake/raw/interactions), with rejected lines in lake/quarantine."),
-        dg.AssetSpec("lake_feedback", group_name="lake", kinds={"parquet", "duckdb"},
+        dg.AssetSpec(LAKE_FEEDBACK, group_name="lake", kinds={"parquet", "duckdb"},
                      description="Accepted feedback records of each load date (lake/raw/feedback)."),
     ],
-    name="load_lake",
+    name=LOAD_LAKE,
     partitions_def=load_date_partitions,
     # A backfill or `aiw run` over many load dates is one run: one process, one contract validation.
     backfill_policy=dg.BackfillPolicy.single_run(),

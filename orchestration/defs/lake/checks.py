@@ -11,6 +11,7 @@ from expectations.runner import DEFAULT_FULL_ROWS, validate_parquet
 from ingestion.lake import LoadResult
 from ingestion.landing import discover
 from ingestion.layout import SOURCES, Layout
+from ingestion.sql import quote_path
 from orchestration.defs.lake.quarantine import (
     LoadQuarantine,
     accepted_loads,
@@ -36,7 +37,7 @@ def _latest_loads(layout: Layout, load_dates: list[str]) -> list[tuple[str, str]
     try:
         return [(i, d) for i, d in con.execute(
             f"select arg_max(load_id, loaded_at), load_date::varchar from "
-            f"read_parquet('{layout.manifest}/*.parquet', union_by_name = true) "
+            f"read_parquet({quote_path(layout.manifest / '*.parquet')}, union_by_name = true) "
             "where load_date::varchar in (select unnest(?::varchar[])) group by load_date order by load_date",
             [load_dates]).fetchall()]
     finally:

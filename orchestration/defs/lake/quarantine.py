@@ -13,6 +13,7 @@ from pathlib import Path
 import duckdb
 
 from ingestion.layout import Layout
+from ingestion.sql import quote_path
 
 # A load whose quarantined share of lines is above this fails the contract check and blocks the marts: a few
 # bad rows are normal, a tenth of a file is a broken producer (WarehouseSettings.quarantine_threshold).
@@ -78,8 +79,8 @@ def _committed_loads(layout: Layout) -> dict[str, str]:
         return {}
     con = duckdb.connect()
     try:
-        rows = con.execute(f"select distinct load_id, load_date::varchar from "
-                           f"read_parquet('{layout.manifest}/*.parquet', union_by_name = true)").fetchall()
+        rows = con.execute("select distinct load_id, load_date::varchar from read_parquet("
+                           f"{quote_path(layout.manifest / '*.parquet')}, union_by_name = true)").fetchall()
     finally:
         con.close()
     return {load_id: day for load_id, day in rows}
@@ -94,12 +95,13 @@ def load_quarantine(layout: Layout, load_id: str, load_date: str) -> LoadQuarant
         if manifest.exists():
             result.files = [(f, int(n), int(q)) for f, n, q in con.execute(
                 f"select relative_path, coalesce(lines, 0), coalesce(quarantined, 0) "
-                f"from read_parquet('{manifest}') order by relative_path").fetchall()]
+                f"from read_parquet({quote_path(manifest)}) order by relative_path").fetchall()]
         result.lines = sum(n for _f, n, _q in result.files)
         result.quarantined = sum(q for _f, _n, q in result.files)
         qdir = layout.quarantine / f"load_date={load_date}"
         if result.quarantined and qdir.exists() and any(qdir.glob("*.parquet")):
-            q = f"(select * from read_parquet('{qdir}/*.parquet', union_by_name = true) where load_id = $1)"
+            q = (f"(select * from read_parquet({quote_path(qdir / '*.parquet')}, union_by_name = true) "
+                 "where load_id = $1)")
             result.rules = con.execute(f"select rule, count(*) from {q} group by 1 order by 2 desc, 1",
                                        [load_id]).fetchall()
             # file:line, or file:line#record when the line held several records (OTLP spans).
@@ -122,7 +124,7 @@ def held_loads(layout: Layout, threshold: float) -> list[LoadQuarantine]:
         rows = con.execute(
             f"select load_id, any_value(load_date)::varchar, sum(coalesce(lines, 0)), "
             f"sum(coalesce(quarantined, 0)), sum(coalesce(accepted, 0) + coalesce(feedback_accepted, 0)) "
-            f"from read_parquet('{layout.manifest}/*.parquet', union_by_name = true) "
+            f"from read_parquet({quote_path(layout.manifest / '*.parquet')}, union_by_name = true) "
             "group by load_id order by load_id").fetchall()
     finally:
         con.close()

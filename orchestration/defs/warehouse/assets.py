@@ -1,14 +1,12 @@
 """dbt models as Dagster assets: staging -> intermediate -> marts, with dbt tests as asset checks."""
 
 
-import os
 from collections.abc import Iterator, Mapping
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
-import duckdb
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
 
 from ingestion.prices import lake_directory, resolve_lake_models
@@ -17,12 +15,14 @@ from orchestration.defs.warehouse.inputs import build_inputs, forget_build, reco
 from orchestration.defs.warehouse.project import dbt_project, ensure_manifest, finish_invocation
 from orchestration.defs.warehouse.upgrade import needs_full_refresh, record_format
 from orchestration.metadata import mart_metadata
-from orchestration.resources import WarehouseSettings
+from orchestration.names import WAREHOUSE_MODELS
+from orchestration.resources import WarehouseSettings, dbt_sees_home
+from orchestration.warehouse.connection import open_readonly
 
 
 def with_mart_metadata(events: list[Any], warehouse: Path, context: dg.AssetExecutionContext) -> Iterator[Any]:
     """The dbt events, with row counts and Markdown tables added to materializations of marts models."""
-    con = duckdb.connect(str(warehouse), read_only=True) if warehouse.exists() else None
+    con = open_readonly(warehouse) if warehouse.exists() else None
     try:
         for event in events:
             key = getattr(event, "asset_key", None)
@@ -66,7 +66,7 @@ def warehouse_models_asset() -> dg.AssetsDefinition:
         project=dbt_project(),
         dagster_dbt_translator=WarehouseTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True)),
         pool="duckdb",
-        name="warehouse_models",
+        name=WAREHOUSE_MODELS,
     )
     def warehouse_models(context: dg.AssetExecutionContext, dbt: DbtCliResource,
                          settings: WarehouseSettings) -> Iterator[Any]:
@@ -76,7 +76,6 @@ def warehouse_models_asset() -> dg.AssetsDefinition:
         (tests/test_dbt_unit.py), not on every data run.
         """
         layout = settings.layout()
-        os.environ["AIW_HOME"] = str(layout.home)  # profiles.yml and the lake sources read it
         # Hold the materializations until dbt has exited: only then can this process open the warehouse
         # (DuckDB has one writer) to add row counts and the Markdown tables to each mart's materialization.
         # One writer per AIW_HOME: a dbt build never runs beside a lake load or another build.
@@ -94,7 +93,8 @@ def warehouse_models_asset() -> dg.AssetsDefinition:
                 context.log.warning("warehouse.duckdb was built by an earlier version of this project: rebuilding "
                                     "every selected model from the lake (dbt build --full-refresh)")
                 args.append("--full-refresh")
-            invocation = dbt.cli(args, context=context)
+            with dbt_sees_home(layout):  # profiles.yml and the lake sources read AIW_HOME
+                invocation = dbt.cli(args, context=context)
             events = list(invocation.stream())  # raises when a model or a data test fails
             finish_invocation(invocation.target_path)
             if not context.is_subset:  # a build of some models leaves the others in their old format

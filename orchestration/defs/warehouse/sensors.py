@@ -4,8 +4,9 @@
 import dagster as dg
 
 from orchestration.defs.warehouse.jobs import build_marts_job
+from orchestration.names import LAKE_INTERACTIONS, LOAD_LAKE_JOB
 
-LAKE_KEY = dg.AssetKey("lake_interactions")
+LAKE_KEY = dg.AssetKey(LAKE_INTERACTIONS)
 
 
 @dg.run_status_sensor(
@@ -17,7 +18,7 @@ def marts_after_lake_load(context: dg.RunStatusSensorContext):
     run = context.dagster_run
     if run.job_name == build_marts_job.name:
         return dg.SkipReason("a marts build finished")
-    if run.job_name != "load_lake_job" and LAKE_KEY not in (run.asset_selection or set()):
+    if run.job_name != LOAD_LAKE_JOB and LAKE_KEY not in (run.asset_selection or set()):
         return dg.SkipReason(f"run {run.run_id[:8]} ({run.job_name}) did not load the lake")
     waiting = context.instance.get_run_records(dg.RunsFilter(
         job_name=build_marts_job.name,

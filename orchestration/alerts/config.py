@@ -1,7 +1,7 @@
 """Which alert sinks are on: one TOML file (documented in docs/alerts.md) or, without it, environment variables.
 
 Secrets (webhook URLs, auth headers) are never written in the file: it names the environment variable
-that holds each one. A sink whose variable is unset stays configured and records 'failed: ... not set',
+that holds each one. A sink whose variable is unset stays configured and records a failed delivery ('... not set'),
 so its alerts are delivered once the variable is set (within the retry window).
 """
 
@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from ingestion.layout import Layout
-from orchestration.alerting.http import RetryPolicy, validate_url
-from orchestration.alerting.sinks import JsonLinesSink, LogSink, Sink, SlackSink, WebhookSink
+from orchestration.alerts.http import RetryPolicy, validate_url
+from orchestration.alerts.sinks import JsonLinesSink, LogSink, Sink, SlackSink, WebhookSink
 
 CONFIG_ENV = "AIW_ALERTS_CONFIG"
 WEBHOOK_URL_ENV = "AIW_ALERT_WEBHOOK_URL"

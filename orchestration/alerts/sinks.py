@@ -1,8 +1,8 @@
 """Where alerts go: the JSON-lines file, the Dagster/Python log, a generic webhook, a Slack incoming webhook.
 
-Every sink returns a status string instead of raising, so one sink that is down never stops the others;
+Every sink returns a DeliveryStatus instead of raising, so one sink that is down never stops the others;
 the engine records each status in the alert log and retries failed ones on a later evaluation.
-Which sinks are on is decided in `orchestration/alerting/config.py`.
+Which sinks are on is decided in `orchestration/alerts/config.py`.
 """
 
 from __future__ import annotations
@@ -12,16 +12,12 @@ import logging
 import os
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
-from orchestration.alerting.http import DEFAULT_POLICY, RetryPolicy, post_json, validate_url
-
-if TYPE_CHECKING:
-    from orchestration.alerting.engine import Alert
+from orchestration.alerts.http import DEFAULT_POLICY, RetryPolicy, post_json, validate_url
+from orchestration.alerts.model import DELIVERED, Alert, DeliveryStatus
 
 log = logging.getLogger("aiw.alerts")
-
-DELIVERED = "delivered"
 
 
 class Sink(Protocol):
@@ -29,8 +25,8 @@ class Sink(Protocol):
 
     name: str
 
-    def deliver(self, alert: Alert) -> str:
-        """Deliver one alert; return 'delivered' or 'failed: <reason>' (never raise)."""
+    def deliver(self, alert: Alert) -> DeliveryStatus:
+        """Deliver one alert; return delivered or failed with the reason (never raise)."""
 
 
 class JsonLinesSink:
@@ -42,7 +38,7 @@ class JsonLinesSink:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
 
-    def deliver(self, alert: Alert) -> str:
+    def deliver(self, alert: Alert) -> DeliveryStatus:
         try:
             with open(self.path, "a", encoding="utf-8") as fh:
                 fh.write(json.dumps(alert.to_json()) + "\n")
@@ -50,7 +46,7 @@ class JsonLinesSink:
                 os.fsync(fh.fileno())
             return DELIVERED
         except OSError as exc:
-            return f"failed: {exc}"
+            return DeliveryStatus.failed(str(exc))
 
 
 class LogSink:
@@ -61,7 +57,7 @@ class LogSink:
     def __init__(self, logger: Any = None) -> None:
         self.logger = logger or log
 
-    def deliver(self, alert: Alert) -> str:
+    def deliver(self, alert: Alert) -> DeliveryStatus:
         # One log line per alert, whatever the ids contain (a newline in an id must not forge a second line).
         self.logger.warning(f"ALERT {alert.kind}: {_one_line(alert.title)}")
         return DELIVERED
@@ -87,13 +83,13 @@ class WebhookSink:
     def payload(self, alert: Alert) -> dict[str, Any]:
         return {"source": "ai-analytics-warehouse", "alert": alert.to_json()}
 
-    def deliver(self, alert: Alert, deadline: float | None = None) -> str:
+    def deliver(self, alert: Alert, deadline: float | None = None) -> DeliveryStatus:
         if not self.url:
-            return f"failed: {self.missing or 'no URL configured'}"
+            return DeliveryStatus.failed(self.missing or "no URL configured")
         try:
             payload = self.payload(alert)
         except Exception as exc:  # a sink never raises into the evaluation
-            return f"failed: could not build the message ({type(exc).__name__})"
+            return DeliveryStatus.failed(f"could not build the message ({type(exc).__name__})")
         return post_json(self.url, payload, self.headers, self.policy, deadline=deadline)
 
 

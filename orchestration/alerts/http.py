@@ -18,6 +18,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from orchestration.alerts.model import DELIVERED, DeliveryStatus
+
 
 @dataclass(frozen=True)
 class RetryPolicy:
@@ -123,8 +125,8 @@ def _post_once(url: str, body: bytes, headers: Mapping[str, str], timeout: float
 
 def post_json(url: str, payload: Mapping[str, Any], headers: Mapping[str, str] | None = None,
               policy: RetryPolicy = DEFAULT_POLICY, sleep: Callable[[float], None] = time.sleep,
-              deadline: float | None = None) -> str:
-    """POST `payload` as JSON; return 'delivered' or 'failed: <why> after N attempt(s)'. Never raises.
+              deadline: float | None = None) -> DeliveryStatus:
+    """POST `payload` as JSON; return delivered, or failed with "<why> after N attempt(s)". Never raises.
 
     All attempts together end by `deadline` (a `time.monotonic()` value; default: now plus the policy's
     delivery deadline). A redirect is a failure, never followed. No message contains the URL or a header value.
@@ -136,11 +138,11 @@ def post_json(url: str, payload: Mapping[str, Any], headers: Mapping[str, str] |
     end = end if deadline is None else min(end, deadline)
     problem = validate_url(url)
     if problem:
-        return f"failed: the sink URL {problem}"
+        return DeliveryStatus.failed(f"the sink URL {problem}")
     try:
         body = json.dumps(payload, default=str).encode()
     except (TypeError, ValueError) as exc:
-        return f"failed: payload is not JSON ({exc})"
+        return DeliveryStatus.failed(f"payload is not JSON ({exc})")
     wait = policy.backoff_seconds
     reason = "not attempted"
     attempt = 0
@@ -162,14 +164,14 @@ def post_json(url: str, payload: Mapping[str, Any], headers: Mapping[str, str] |
             reason = mask(f"{type(exc).__name__}: {exc}", secrets)
         else:
             if 200 <= status < 300:
-                return "delivered"
+                return DELIVERED
             if 300 <= status < 400:
                 # Following it would hand the alert and the secret headers to another address.
-                return (f"failed: HTTP {status} redirect refused (point the sink at the final URL) "
-                        f"after {attempt} attempt(s)")
+                return DeliveryStatus.failed(f"HTTP {status} redirect refused (point the sink at the final URL) "
+                                             f"after {attempt} attempt(s)")
             reason = mask(f"HTTP {status} {why}", secrets)
             if status in _PERMANENT:
-                return f"failed: {reason} (not retried this tick) after {attempt} attempt(s)"
+                return DeliveryStatus.failed(f"{reason} (not retried this tick) after {attempt} attempt(s)")
             if retry_header and retry_header.strip().isdigit():
                 retry_after = min(float(retry_header), policy.max_retry_after_seconds)
         if attempt < policy.attempts:
@@ -179,4 +181,4 @@ def post_json(url: str, payload: Mapping[str, Any], headers: Mapping[str, str] |
                 break
             sleep(pause)
             wait *= 2
-    return f"failed: {reason} after {attempt} attempt(s)"
+    return DeliveryStatus.failed(f"{reason} after {attempt} attempt(s)")
