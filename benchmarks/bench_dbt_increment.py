@@ -31,30 +31,31 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-DBT_PROJECT = REPO / "dbt_project"
+DBT_PROJECT = REPO / "dbt_project"  # --project-dir measures another version of it (e.g. `git archive` of a commit)
 DBT = str(Path(sys.executable).parent / "dbt")
 
 
-def dbt(command: str, home: Path, target: Path, *extra: str, lake: Path | None = None) -> float:
+def dbt(command: str, project: Path, home: Path, target: Path, *extra: str, lake: Path | None = None) -> float:
     """One dbt process; its wall time. A target directory per AIW_HOME keeps partial parsing warm."""
-    args = [DBT, command, "--project-dir", str(DBT_PROJECT), "--profiles-dir", str(DBT_PROJECT),
+    args = [DBT, command, "--project-dir", str(project), "--profiles-dir", str(project),
             "--target-path", str(target), "--log-path", str(target), *extra]
     env = {**os.environ, "AIW_HOME": str(home)}
     env.pop("AIW_LAKE_URI", None)
     if lake is not None:
         env["AIW_LAKE_URI"] = str(lake)
     started = time.perf_counter()
-    done = subprocess.run(args, cwd=DBT_PROJECT, env=env, capture_output=True, text=True)
+    done = subprocess.run(args, cwd=project, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - started
     if done.returncode != 0:
         raise SystemExit(f"dbt failed ({' '.join(args[1:])}):\n{done.stdout[-4000:]}")
     return wall
 
 
-def dbt_build(home: Path, target: Path, *, full_refresh: bool = False, lake: Path | None = None) -> dict:
+def dbt_build(project: Path, home: Path, target: Path, *, full_refresh: bool = False,
+              lake: Path | None = None) -> dict:
     """`dbt build` as `aiw run` runs it (defs/warehouse/assets.py), after an untimed parse in the same target."""
-    dbt("parse", home, target, lake=lake)
-    wall = dbt("build", home, target, "--exclude-resource-type", "unit_test",
+    dbt("parse", project, home, target, lake=lake)
+    wall = dbt("build", project, home, target, "--exclude-resource-type", "unit_test",
                *(["--full-refresh"] if full_refresh else []), lake=lake)
     results = json.loads((target / "run_results.json").read_text())["results"]
     nodes = {r["unique_id"]: round(r["execution_time"], 3) for r in results}
@@ -89,7 +90,10 @@ def main() -> int:
                         help="the increment's load_date partition (default: the day the usage above lands)")
     parser.add_argument("--top", type=int, default=15, help="nodes to list per build")
     parser.add_argument("--json", type=Path, help="write every node's time here")
+    parser.add_argument("--project-dir", type=Path, default=DBT_PROJECT,
+                        help="the dbt project to build (default: this checkout's dbt_project/)")
     args = parser.parse_args()
+    project = args.project_dir.resolve()
     home = args.home.resolve()
     lake = Path(os.environ.get("AIW_LAKE_URI", home / "lake"))
     partitions = increment_partitions(lake, args.increment_date)
@@ -109,13 +113,13 @@ def main() -> int:
             aside.parent.mkdir(parents=True, exist_ok=True)
             p.rename(aside)
             moved.append((aside, p))
-        results["first_build"] = dbt_build(home, work / "target", full_refresh=True, lake=lake)
+        results["first_build"] = dbt_build(project, home, work / "target", full_refresh=True, lake=lake)
     finally:
         for aside, p in moved:
             aside.rename(p)
 
     # 2. The increment on that history.
-    results["increment"] = dbt_build(home, work / "target", lake=lake)
+    results["increment"] = dbt_build(project, home, work / "target", lake=lake)
 
     # 3. The same increment alone: its partitions and the price resolution in a lake of their own.
     alone_home = work / "alone"
@@ -123,7 +127,7 @@ def main() -> int:
     for p in partitions:
         shutil.copytree(p, alone_lake / "raw" / p.parent.name / p.name)
     shutil.copytree(lake / "prices", alone_lake / "prices")
-    results["increment_alone"] = dbt_build(alone_home, work / "target_alone", lake=alone_lake)
+    results["increment_alone"] = dbt_build(project, alone_home, work / "target_alone", lake=alone_lake)
 
     for label, build in results.items():
         print(summary(label.replace("_", " "), build, args.top), end="\n\n")

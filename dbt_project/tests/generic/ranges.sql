@@ -38,3 +38,20 @@
     group by {{ column_name }}
     having count(*) > 1
 {% endtest %}
+
+{#- Several columns of one model in one test: a test is a dbt node, and each node costs dbt ~20-40 ms however small
+    its table (docs/benchmarks.md, "dbt: data tests and increments"). One scan; each failing row shows its values. -#}
+
+{#- accepted_range_0_1 of each of these columns. -#}
+{% test columns_in_range_0_1(model, columns) %}
+    select {{ columns | join(', ') }}
+    from {{ model }}
+    where {% for c in columns %}({{ c }} < 0 or {{ c }} > 1){{ ' or ' if not loop.last }}{% endfor %}
+{% endtest %}
+
+{#- not_null of each of these columns. -#}
+{% test columns_not_null(model, columns) %}
+    select {{ columns | join(', ') }}
+    from {{ model }}
+    where {% for c in columns %}{{ c }} is null{{ ' or ' if not loop.last }}{% endfor %}
+{% endtest %}
