@@ -22,10 +22,10 @@ from tests.conftest import END_DATE
 FCT = "marts.fct_ai_interactions"
 
 
-def dbt_test_fct(home: Path, target: Path) -> dict[str, str]:
-    """`dbt test` of fct_ai_interactions' data tests; each test's status by its name."""
+def dbt_test_fct(home: Path, target: Path, select: str = "fct_ai_interactions") -> dict[str, str]:
+    """`dbt test` of fct_ai_interactions' data tests (or of `select`); each test's status by its name."""
     subprocess.run(
-        [DBT_EXECUTABLE, "test", "--select", "fct_ai_interactions", "--exclude-resource-type", "unit_test",
+        [DBT_EXECUTABLE, "test", "--select", select, "--exclude-resource-type", "unit_test",
          "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
          "--target-path", str(target), "--log-path", str(target)],
         capture_output=True, text=True, env={**os.environ, "AIW_HOME": str(home)})
@@ -82,6 +82,13 @@ def test_fact_tests_read_new_rows_and_still_catch_every_break(tmp_path):
     execute(warehouse, "delete from main.data_tests_passed")
     broken = failing(dbt_test_fct(layout.home, target))
     assert len(broken) == 1 and broken[0].startswith("non_negative_fct_ai_interactions_cost_usd"), broken
+
+    # The tests that check several columns at once fail on any one of them.
+    execute(warehouse, "update marts.mart_feature_quality_daily set error_rate = 1.5 "
+                       "where event_date = (select min(event_date) from marts.mart_feature_quality_daily)")
+    execute(warehouse, "update main.model_prices set request_usd = null where provider_id = 'openai'")
+    several = failing(dbt_test_fct(layout.home, target, "mart_feature_quality_daily int_model_prices"))
+    assert [name.split("_")[:2] for name in several] == [["columns", "in"], ["columns", "not"]], several
 
     # `--full-refresh` rewrites every row, and its tests read them all: no filter in the compiled tests.
     execute(warehouse, f"insert into main.data_tests_passed values (cast('{mark}' as timestamp), current_timestamp)")
