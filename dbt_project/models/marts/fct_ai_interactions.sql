@@ -52,13 +52,15 @@ new_feedback_targets as (
 carried as (
 
     -- Rows already here that need another look: new feedback, new prices, or a new copy of their id (which
-    -- they win against: first accepted wins).
+    -- they win against: first accepted wins). The ids of both kinds in one set: one probe of the table's
+    -- event_id column instead of two.
     select
         {{ producer_columns | join(', ') }}, cast(0 as bigint) as line_number
     from {{ this }}
-    where event_id in (select event_id from new_feedback_targets)
+    where event_id in (select event_id from new_feedback_targets
+                       union all
+                       select event_id from new_interactions)
        or price_version <> {{ current_price_version }}
-       or event_id in (select event_id from new_interactions)
 
 ),
 {% endif %}
