@@ -209,7 +209,7 @@ def run(events: int, days: int, workdir: Path, *, mix: str = "both", seed: int =
         for m in MIXES:
             _remove(workdir / m)
         _remove(workdir / GENERATION_FILE)
-        say(f"generating {events:,} events over {days} days, {spec['files_per_day']} files a day, "
+        say(f"generating {events:,} events over {days} day(s), {spec['files_per_day']} files a day, "
             f"mixes {', '.join(mixes)} (not timed in the results) ...")
         truth = {**_generate(spec, workdir), "reused": False}
         say(f"  {truth['lines']:,} lines per mix in {truth['seconds']:.0f}s")
