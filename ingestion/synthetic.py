@@ -15,6 +15,19 @@ What it simulates (deterministic for a seed and an end date):
 - a "whale" user whose spend blows the rolling budget; repeated identical responses;
 - events that land a day late (in the next day's file);
 - a small share of rows breaking each contract rule, exact duplicate retries and conflicting ones.
+
+Where the rows breaking a contract rule land is the file mix (`MIXES`):
+- `uniform`: wherever the event falls, so every file carries about `bad_share` of them;
+- `producer`: as producers write files, most are clean and a broken producer's file carries the bad
+  rows: on each day, one of the day's `files_per_day` files holds all of that day's contract
+  violations (1 file in 7 with 7 files a day), spread through it; the others have none. The lines are
+  the same as the uniform mix's, only moved between files of the same landing day, so both mixes have
+  the same events, the same planted count per rule and the same share per load date (so a producer
+  file with 7% bad rows does not trip the 5% per-load quarantine threshold). Retries (exact and
+  conflicting) stay where they fell in both mixes: they come from the network, not from a broken
+  producer, and a conflict is found against history, not by the contract rules.
+`generate()` writes the mix of `Options.mix` into its layout and, from the same events, any other mix
+into the layouts given in `also`.
 """
 
 from __future__ import annotations
@@ -25,6 +38,7 @@ import itertools
 import math
 import random
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,6 +56,10 @@ MODELS: dict[str, tuple[str, float, float, float, float, float]] = {
     "claude-3-5-sonnet": ("anthropic", 3.00, 0.30, 15.00, 600.0, 13.0),
     "claude-3-5-haiku": ("anthropic", 0.80, 0.08, 4.00, 420.0, 8.0),
 }
+MIXES = ("uniform", "producer")  # where the rows breaking a contract rule land (module docstring)
+# Truth labels of lines that are not contract violations: they stay in place in every mix.
+_NOT_VIOLATIONS = frozenset({"valid", "feedback", "duplicate", c.RULE_DUPLICATE_CONFLICT})
+
 # A response served from the application's cache is charged this share of the model call (the dbt var
 # cache_hit_cost_ratio documents the figure); producers estimate cache hits the same way.
 CACHE_HIT_COST_RATIO = 0.15
@@ -91,6 +109,7 @@ class Options:
     whale_sessions_per_day: int = 8  # ~$13 a day: over the $20 7-day user budget on day 2
     duplicate_response_share: float = 0.01  # answers that repeat an earlier identical answer
     regression: Regression = field(default_factory=Regression)
+    mix: str = "uniform"  # one of MIXES: where the lines breaking a contract rule land
 
 
 @dataclass
@@ -108,6 +127,8 @@ class Generation:
     regression_version: str = ""
     regression_day: str = ""
     whale_user: str = ""
+    files_by_mix: dict[str, list[Path]] = field(default_factory=dict)  # every mix written, with its files
+    violations_per_file: dict[Path, int] = field(default_factory=dict)  # contract violations in each file
 
     @property
     def quarantined(self) -> int:
@@ -239,8 +260,77 @@ def _break(event: dict[str, Any], rule_kind: int, rng: random.Random, now_ms: in
     return line, rule
 
 
-def generate(layout: Layout, opts: Options, keep_records: bool = False) -> Generation:
-    """Write synthetic landing files and return the ground truth of what they contain."""
+def _interleave(clean: list[tuple[str, str]], bad: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """`clean` with the `bad` lines spread evenly through it, both in their own order."""
+    if not bad:
+        return clean
+    out: list[tuple[str, str]] = []
+    every = len(clean) / len(bad)
+    placed = 0
+    for i, item in enumerate(clean):
+        while placed < len(bad) and placed * every <= i:
+            out.append(bad[placed])
+            placed += 1
+        out.append(item)
+    out.extend(bad[placed:])
+    return out
+
+
+def _pieces(lines: list[tuple[str, str]], day: int, files_per_day: int, mix: str) -> list[list[tuple[str, str]]]:
+    """One landing day's lines cut into `files_per_day` files, the contract violations placed by `mix`."""
+    if mix == "uniform":
+        chunk = math.ceil(len(lines) / files_per_day) or 1
+        return [lines[part * chunk:(part + 1) * chunk] for part in range(files_per_day)]
+    clean = [line for line in lines if line[1] in _NOT_VIOLATIONS]
+    bad = [line for line in lines if line[1] not in _NOT_VIOLATIONS]
+    chunk = math.ceil(len(clean) / files_per_day) or 1
+    pieces = [clean[part * chunk:(part + 1) * chunk] for part in range(files_per_day)]
+    filled = [part for part, piece in enumerate(pieces) if piece] or [0]
+    broken = filled[day % len(filled)]  # the broken producer's file moves from day to day
+    pieces[broken] = _interleave(pieces[broken], bad)
+    return pieces
+
+
+def _write_day(layout: Layout, day_name: str, lines: list[tuple[str, str]], day: int, opts: Options, mix: str,
+               gen: Generation, count: bool) -> None:
+    """Write one landing day's files for one mix; `count` adds the lines to the ground truth (once per line)."""
+    day_dir = layout.landing_dir("native") / day_name
+    day_dir.mkdir(parents=True, exist_ok=True)
+    for part, piece in enumerate(_pieces(lines, day, opts.files_per_day, mix)):
+        if not piece:
+            continue
+        path = day_dir / f"events-{opts.seed}-{part:03d}.ndjson"
+        tmp = path.with_name("." + path.name + ".tmp")
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write("\n".join(line for line, _ in piece) + "\n")
+        tmp.replace(path)  # the loader never sees half a file
+        gen.files_by_mix.setdefault(mix, []).append(path)
+        gen.violations_per_file[path] = sum(1 for _line, truth in piece if truth not in _NOT_VIOLATIONS)
+        if not count:
+            continue
+        for _line, truth in piece:
+            gen.lines += 1
+            if truth == "duplicate":
+                gen.duplicates += 1
+            elif truth not in ("valid", "feedback"):
+                gen.planted[truth] += 1
+
+
+def generate(layout: Layout, opts: Options, keep_records: bool = False,
+             also: Mapping[str, Layout] | None = None) -> Generation:
+    """Write synthetic landing files and return the ground truth of what they contain.
+
+    `layout` gets the file mix `opts.mix`; `also` maps other mixes to the layouts that get them, written
+    from the same events (the ground truth counts are the same for every mix). Each day is written as
+    soon as it is complete, so memory holds about two days of lines, not the whole history.
+    """
+    mixes = {opts.mix: layout, **(also or {})}
+    for mix in mixes:
+        if mix not in MIXES:
+            raise ValueError(f"unknown file mix {mix!r}: one of {', '.join(MIXES)}")
+    if "producer" in mixes and opts.files_per_day < 2:
+        raise ValueError("the producer mix concentrates a day's contract violations in one of the day's files: "
+                         "it needs files_per_day >= 2")
     rng = random.Random(opts.seed)
     end = opts.end_date or dt.datetime.now(dt.UTC).date()
     start = end - dt.timedelta(days=opts.days - 1)
@@ -254,7 +344,9 @@ def generate(layout: Layout, opts: Options, keep_records: bool = False) -> Gener
                      regression_day=(start + dt.timedelta(days=reg.from_day)).isoformat(),
                      whale_user=opts.whale_user)
     per_day = max(1, opts.events // opts.days)
-    # lines per landing day: (line, truth) with truth in {"valid", "feedback", "duplicate", <rule>}
+    # lines per landing day: (line, truth) with truth in {"valid", "feedback", "duplicate", <rule>}. Generating
+    # day d adds lines to landing days d and d + 1 only (late events, late feedback), so day d is complete
+    # when day d has been generated.
     landing: dict[int, list[tuple[str, str]]] = {d: [] for d in range(opts.days)}
     recent: list[tuple[dict[str, Any], int]] = []  # (valid event, day it landed): twins for conflicts
     bad_kind = 0
@@ -304,25 +396,9 @@ def generate(layout: Layout, opts: Options, keep_records: bool = False) -> Gener
                 if rng.random() < opts.duplicate_share:
                     landing[land_day].append((line, "duplicate"))  # a retry: same bytes again
             whale_sessions -= 1
-
-    for day, lines in landing.items():
-        day_dir = layout.landing_dir("native") / (start + dt.timedelta(days=day)).isoformat()
-        day_dir.mkdir(parents=True, exist_ok=True)
-        chunk = math.ceil(len(lines) / opts.files_per_day) or 1
-        for part in range(opts.files_per_day):
-            piece = lines[part * chunk:(part + 1) * chunk]
-            if not piece:
-                continue
-            path = day_dir / f"events-{opts.seed}-{part:03d}.ndjson"
-            tmp = path.with_name("." + path.name + ".tmp")
-            with open(tmp, "w", encoding="utf-8") as fh:
-                fh.write("\n".join(line for line, _ in piece) + "\n")
-            tmp.replace(path)  # the loader never sees half a file
-            gen.files.append(path)
-            for _line, truth in piece:
-                gen.lines += 1
-                if truth == "duplicate":
-                    gen.duplicates += 1
-                elif truth not in ("valid", "feedback"):
-                    gen.planted[truth] += 1
+        lines = landing.pop(day)  # complete: later days never land lines on an earlier day
+        day_name = (start + dt.timedelta(days=day)).isoformat()
+        for n, (mix, mix_layout) in enumerate(mixes.items()):
+            _write_day(mix_layout, day_name, lines, day, opts, mix, gen, count=n == 0)
+    gen.files = gen.files_by_mix.get(opts.mix, [])
     return gen
