@@ -39,9 +39,10 @@ def _json_struct() -> str:
     return "{" + ", ".join(f'"{k}": "JSON"' for k in keys) + "}"
 
 
-def _typed_struct() -> str:
+def _typed_struct(with_record_type: bool = False) -> str:
     """The same fields with their SQL types: DuckDB converts each value as it parses the line."""
-    return "{" + ", ".join(f'"{f.name}": "{SQL_TYPES[f.kind]}"' for f in all_fields()) + "}"
+    record_type = ['"record_type": "VARCHAR"'] if with_record_type else []
+    return "{" + ", ".join([f'"{f.name}": "{SQL_TYPES[f.kind]}"' for f in all_fields()] + record_type) + "}"
 
 
 def _typed(field: c.Field) -> str:
@@ -67,24 +68,22 @@ def _typed(field: c.Field) -> str:
     return f"(case when {is_number} and isfinite({value}) then {value} end)"
 
 
-def _typed_fast(field: c.Field) -> str:
-    """The field's typed value read from its JSON text alone (no second parse of the line), or NULL.
+# JSON types (as json_type() names them) that hold a value of each contract kind.
+_JSON_TYPES = {"string": ("VARCHAR",), "int": ("UBIGINT", "BIGINT"), "number": ("UBIGINT", "BIGINT", "DOUBLE"),
+               "bool": ("BOOLEAN",)}
 
-    NULL also for values the fast path leaves to the reference: strings with an escape, integers
-    written with a fraction or exponent. `j.<field>` is yyjson's canonical rewrite of the value: an
-    integer is digits only, a real always has '.' or 'e', a string is quoted and escapes only what JSON
-    must escape, so where this is not NULL it equals `_typed`.
+
+def _typed_fast(field: c.Field, position: int) -> str:
+    """The field's typed value when its JSON type is the contract's, else NULL: the fast path's `_typed`.
+
+    `jt[position]` is the value's JSON type, from one json_type() over the line for every field, and
+    `v.<field>` DuckDB's converted value. An integer written with a fraction (12.0) is a DOUBLE there: NULL,
+    so the line takes the reference path, which accepts it.
     """
-    text = f"j.{field.name}::VARCHAR"
-    first = f"left({text}, 1)"
-    if field.kind == "string":
-        return f"(case when {first} = '\"' and not contains({text}, '\\') then ({text})[2:-2] end)"
-    if field.kind == "bool":
-        return f"(case when {text} = 'true' then true when {text} = 'false' then false end)"
-    is_number = f"{first} in ('-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9')"
-    if field.kind == "int":
-        return f"(case when {is_number} and not regexp_matches({text}, '[.eE]') then try_cast({text} as BIGINT) end)"
-    return f"(case when {is_number} and isfinite(try_cast({text} as DOUBLE)) then try_cast({text} as DOUBLE) end)"
+    value = f"v.{field.name}"
+    types = ", ".join(quote(t) for t in _JSON_TYPES[field.kind])
+    finite = f" and isfinite({value})" if field.kind == "number" else ""
+    return f"(case when jt[{position}] in ({types}){finite} then {value} end)"
 
 
 def _version_ge(version_sql: str, version: str) -> str:
@@ -98,8 +97,9 @@ def _field_rules(field: c.Field, prefix: str = "t_") -> list[tuple[str, str]]:
 
     `prefix` names the typed columns the conditions read (`t_` for the staged values, `f_` for the fast
     path's)."""
-    present = f"(j.{field.name} is not null)"
     typed = f"{prefix}{field.name}"
+    # On the fast path every present field has a value of its type (`_fast_condition`), so present = not null.
+    present = f"(j.{field.name} is not null)" if prefix == "t_" else f"({typed} is not null)"
     rules: list[tuple[str, str]] = []
     if field.required:
         missing = f"(not {present})"
@@ -136,7 +136,8 @@ def _checks(record_type: str, now_ms: int, prefix: str = "t_") -> list[tuple[str
         checks.extend((f"({r.present_sql(prefix)} and {r.left_sql(prefix)} > {prefix}{r.right})", r.name)
                       for r in c.INTERACTION_RULES)
     else:
-        checks.append((f"({prefix}kind = 'rating' and {prefix}rating is null and j.rating is null)",
+        rating_absent = "j.rating is null" if prefix == "t_" else "true"
+        checks.append((f"({prefix}kind = 'rating' and {prefix}rating is null and {rating_absent})",
                        c.RULE_RATING_REQUIRED))
     return checks
 
@@ -189,7 +190,8 @@ def _fast_condition(now_ms: int) -> str:
     scrub costs one search instead of one per field.
     """
     fields = all_fields()
-    typed_ok = " and ".join(f"(j.{f.name} is null or f_{f.name} is not null)" for f in fields)
+    typed_ok = " and ".join(f"(coalesce(jt[{i}], 'NULL') = 'NULL' or f_{f.name} is not null)"
+                            for i, f in enumerate(fields, start=1))
     strings = ", ".join(f"f_{f.name}" for f in fields if f.kind == "string")
     pii_free = f"not regexp_matches(concat_ws(chr(31), {strings}), {quote(PREFILTER)})"
     kinds = (f"(case when record_type = 'interaction' then {_breaks_nothing('interaction', now_ms)} "
@@ -203,11 +205,11 @@ def staged_select(lines_relation: str, now_ms: int, passthrough: tuple[str, ...]
     `passthrough` names extra columns of the relation carried unchanged into the output after `line_no`
     (the loader passes `record_no`, a record's ordinal inside a source line that holds several).
 
-    With `fast` (the loader's path), most lines cost one JSON parse and a few vector comparisons: each
-    line is parsed once into its fields' JSON texts, typed from those texts (`_typed_fast`), and checked
-    with every rule OR-ed into one boolean (`_fast_condition`). Only the lines that fail it, those with a
-    broken rule, an unusual spelling or something the PII pre-filter catches, take the reference path:
-    a second, typed parse, the list of broken rules and the scrubber. Every expression of the reference
+    With `fast` (the loader's path), most lines cost a typed parse, the JSON types of their fields and a few
+    vector comparisons: every field typed and its type checked (`_typed_fast`), every rule OR-ed into one
+    boolean (`_fast_condition`). Only the lines that fail it, those with a broken rule, an unusual spelling
+    or something the PII pre-filter catches, take the reference path: the fields' JSON texts (a second
+    parse), the list of broken rules and the scrubber. Every expression of the reference
     sits behind a CASE on that boolean, and DuckDB evaluates a CASE branch only for the rows that take
     it. `fast=False` is the reference alone; `tests/test_contract_fast_path.py` checks that both give the
     same rows on a hostile corpus.
@@ -215,7 +217,11 @@ def staged_select(lines_relation: str, now_ms: int, passthrough: tuple[str, ...]
     extra = "".join(f"{col}, " for col in passthrough)
     fields = all_fields()
     takes_fast = _fast_condition(now_ms) if fast else "false"
-    fast_cols = ",\n    ".join(f"{_typed_fast(f)} as f_{f.name}" for f in fields)
+    fast_cols = ",\n    ".join(f"{_typed_fast(f, i)} as f_{f.name}" for i, f in enumerate(fields, start=1))
+    # The JSON type of every field, then of record_type, in one json_type() call: one more parse of the line,
+    # which costs less than reading each field's JSON text and typing it from there.
+    type_paths = ", ".join(quote(f"$.{name}") for name in [f.name for f in fields] + ["record_type"])
+    record_type_at = len(fields) + 1
     typed_cols = ",\n    ".join(f"(case when fast then f_{f.name} else {_typed(f)} end) as t_{f.name}"
                                for f in fields)
     interaction_rules = _rules_list("interaction", now_ms)
@@ -263,17 +269,18 @@ def staged_select(lines_relation: str, now_ms: int, passthrough: tuple[str, ...]
 with parsed as (
   -- A json_valid guard, not try(): try() makes DuckDB evaluate row by row, three times slower here.
   select file_idx, line_no, {extra}line, is_json,
-    case when is_json then from_json(line, '{_json_struct()}') end as j
+    case when is_json then from_json(line, '{_typed_struct(with_record_type=True)}') end as v,
+    case when is_json then json_type(line, [{type_paths}]) end as jt
   from (select *, json_valid(line) as is_json from {lines_relation}) as l
 ),
 quick as (
   select *,
     -- from_json accepts any JSON value; only a '{{' start makes it an object.
-    j is not null and ltrim(line)[1] = '{{' as is_object,
+    is_json and ltrim(line)[1] = '{{' as is_object,
     case when line is null or trim(line) = '' then 'blank'
-         when j.record_type is null then 'interaction'
-         when json_type(j.record_type) = 'VARCHAR' and j.record_type ->> '$' in ('interaction', 'feedback')
-           then j.record_type ->> '$' end as record_type,
+         when coalesce(jt[{record_type_at}], 'NULL') = 'NULL' then 'interaction'
+         when jt[{record_type_at}] = 'VARCHAR' and v.record_type in ('interaction', 'feedback')
+           then v.record_type end as record_type,
     {fast_cols}
   from parsed
 ),
@@ -283,12 +290,12 @@ routed as (
 typed as (
   select *,
     {typed_cols}
-  from (select *, case when is_json and not fast then from_json(line, '{_typed_struct()}') end as v from routed)
+  from (select *, case when is_json and not fast then from_json(line, '{_json_struct()}') end as j from routed)
 ),
 checked as (
   select *,
     case when fast or record_type = 'blank' then []::VARCHAR[]
-         when j is null and not is_json then ['{c.RULE_MALFORMED_JSON}']
+         when not is_json then ['{c.RULE_MALFORMED_JSON}']
          when not is_object then ['{c.RULE_NOT_AN_OBJECT}']
          when record_type is null then ['{c.RULE_UNKNOWN_RECORD_TYPE}']
          when record_type = 'interaction' then {interaction_rules}
