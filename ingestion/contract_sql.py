@@ -275,8 +275,9 @@ with parsed as (
 ),
 quick as (
   select *,
-    -- from_json accepts any JSON value; only a '{{' start makes it an object.
-    is_json and ltrim(line)[1] = '{{' as is_object,
+    -- from_json accepts any JSON value; only a '{{' start makes it an object (ltrim copies the line: only
+    -- for the rare line that starts with white space).
+    is_json and (starts_with(line, '{{') or ltrim(line)[1] = '{{') as is_object,
     case when line is null or trim(line) = '' then 'blank'
          when coalesce(jt[{record_type_at}], 'NULL') = 'NULL' then 'interaction'
          when jt[{record_type_at}] = 'VARCHAR' and v.record_type in ('interaction', 'feedback')
