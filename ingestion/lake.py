@@ -346,15 +346,17 @@ def reject_out_of_window(layout: Layout, sources: tuple[str, ...] = ALL_SOURCES,
 
 
 @contextlib.contextmanager
-def _line_relation(con: duckdb.DuckDBPyConnection, f: LandingFile, idx: int, line_offset: int = 0) -> Iterator[str]:
+def _line_relation(con: duckdb.DuckDBPyConnection, f: LandingFile, idx: int, line_offset: int = 0,
+                   numbered: bool = False) -> Iterator[str]:
     """The SQL relation (file_idx, line_no, record_no, is_skipped, line) of one landing file.
 
     Adapted sources (OTLP, PostHog) come mapped to canonical lines, with a row per skipped record
-    (`is_skipped`, no line) so that the loader counts it; a native line is never skipped.
+    (`is_skipped`, no line) so that the loader counts it; a native line is never skipped. `numbered`: the
+    file is a numbered copy (`landing.copy_segment`).
     """
     if f.source not in ADAPTED_SOURCES:
         yield (f"(select file_idx, line_no + {int(line_offset)} as line_no, record_no, is_skipped, line "
-               f"from {_native_relation(con, f, idx)})")
+               f"from {_native_relation(con, f, idx, numbered)})")
         return
     name = f"document_{idx}"  # registered only when the file is one JSON document read in Python
     try:
@@ -365,8 +367,11 @@ def _line_relation(con: duckdb.DuckDBPyConnection, f: LandingFile, idx: int, lin
             con.unregister(name)
 
 
-def _native_relation(con: duckdb.DuckDBPyConnection, f: LandingFile, idx: int) -> str:
+def _native_relation(con: duckdb.DuckDBPyConnection, f: LandingFile, idx: int, numbered: bool = False) -> str:
     """SQL relation (file_idx, line_no, record_no, line) for one native landing file."""
+    if numbered:
+        return (f"(select {idx} as file_idx, line_no, 1 as record_no, false as is_skipped, line "
+                f"from {lines_sql(f.path, numbered=True)})")
     if f.path.name.endswith((".json", ".json.gz")) and starts_with_array(f.path):
         # A JSON array: one record per element, numbered by position (1-based) instead of line.
         import gzip
@@ -429,13 +434,15 @@ def _load_partition(layout: Layout, load_date: str, *, now_ms: int | None, sourc
     try:
         # Each file's new bytes are copied to a name of our own first: DuckDB reads a fixed length, and a
         # landing name is data, never a pattern (DuckDB expands *, ? and [...] even in a list of paths).
+        # Native JSON-lines copies are numbered line by line, so DuckDB stages them on every core.
         files: list[LandingFile] = []
         segments: list[Segment] = []
         for f in candidates:
             st = f.path.stat()
             resume = _resume_point(f, history.get(f.relative_path, []), st.st_size, st.st_mtime_ns) or _Resume()
             try:
-                seg = copy_segment(f, scratch / f"{len(files)}{f.suffix}", resume.start_offset, resume.prefix_sha256)
+                seg = copy_segment(f, scratch / f"{len(files)}{f.suffix}", resume.start_offset, resume.prefix_sha256,
+                                   numbered=f.source in NATIVE_SOURCES)
             except ChangedFile as exc:
                 result.rejected.append(_rejection(f, str(exc)))
                 continue
@@ -517,13 +524,14 @@ def _stage_file(con: duckdb.DuckDBPyConnection, f: LandingFile, seg: Segment, id
     """Stage one file's segment; when DuckDB cannot read it, retry from a copy with unreadable lines marked."""
     readable = dataclasses.replace(f, path=seg.path)
     try:
-        with _line_relation(con, readable, idx, seg.line_offset) as relation:
+        with _line_relation(con, readable, idx, seg.line_offset, seg.numbered) as relation:
             con.execute(f"insert into staged {_staged_with_keys(relation, now_ms)}")
         return
     except (duckdb.Error, OSError, EOFError, zlib.error) as first_error:  # OSError: gzip.BadGzipFile
         error = first_error
+    # A failed statement inserts nothing; the plain, sanitized copy is staged instead, on one thread.
     clean = seg.path.with_name(f"{idx}.clean.ndjson")
-    bad = landing.sanitized_copy(seg.path, f.is_gzip, clean, landing.MAX_LINE_BYTES)
+    bad = landing.sanitized_copy(seg.path, f.is_gzip, clean, landing.MAX_LINE_BYTES, numbered=seg.numbered)
     readable = dataclasses.replace(f, path=clean)
     try:
         with _line_relation(con, readable, idx, seg.line_offset) as relation:

@@ -125,17 +125,35 @@ def starts_with_array(path: Path) -> bool:
 MAX_LINE_BYTES = 32 << 20
 
 
-def lines_sql(path: Path) -> str:
+# Separates the line number from the line in a numbered copy (`copy_segment`). A raw control character
+# cannot occur in valid JSON text, so a line holding one is malformed however it is cut.
+NUMBER_SEPARATOR = b"\x1f"
+# What a line's own separator characters become in a numbered copy: another raw control character, so the
+# line stays exactly as malformed as it was (and is not cut in two).
+SEPARATOR_STANDIN = b"\x01"
+
+
+def lines_sql(path: Path, numbered: bool = False) -> str:
     """A DuckDB relation (line_no, line) of a JSON-lines landing file (gzip or not), numbered from 1.
 
     A delimiter that cannot occur in JSON text (raw control characters must be escaped inside JSON
-    strings) makes the CSV reader hand us whole lines, fast and in parallel; blank lines are kept, so
-    line numbers are the file's own. Lines may be long: an OTLP line is a whole batch of spans.
+    strings) makes the CSV reader hand us whole lines; blank lines are kept, so line numbers are the
+    file's own. Lines may be long: an OTLP line is a whole batch of spans.
+
+    A `numbered` copy (`copy_segment`) carries each line's number in front of it, so DuckDB reads it in
+    parallel; otherwise the lines are numbered in the order read (`with ordinality`), which makes DuckDB run
+    the whole statement that consumes them on one thread.
     """
     quoted = "'" + str(path).replace("'", "''") + "'"
+    options = ("header=false, quote='', escape='', auto_detect=false, strict_mode=false, "
+               f"max_line_size={MAX_LINE_BYTES}, buffer_size={2 * MAX_LINE_BYTES}, compression='auto'")
+    if numbered:
+        # The separator byte itself (a SQL literal holds it as it is; '\\x1f' would be four characters).
+        separator = NUMBER_SEPARATOR.decode()
+        return (f"(select line_no, line from read_csv({quoted}, columns={{'line_no': 'BIGINT', 'line': 'VARCHAR'}}, "
+                f"delim='{separator}', {options}))")
     return (f"(select ordinality as line_no, line from read_csv({quoted}, columns={{'line': 'VARCHAR'}}, "
-            "header=false, delim='\\x1f', quote='', escape='', auto_detect=false, strict_mode=false, "
-            f"max_line_size={MAX_LINE_BYTES}, buffer_size={2 * MAX_LINE_BYTES}, compression='auto') with ordinality)")
+            f"delim='\\x1f', {options}) with ordinality)")
 
 
 class UnreadableFile(ValueError):
@@ -157,6 +175,7 @@ class Segment:
     line_offset: int  # physical lines before start_offset: the tail keeps the file's own line numbers
     file_size: int  # size and mtime when read, to notice the next change cheaply
     mtime_ns: int
+    numbered: bool = False  # each line of the copy starts with its number and NUMBER_SEPARATOR (lines_sql)
 
     @property
     def is_empty(self) -> bool:
@@ -181,12 +200,16 @@ def _end_of_last_line(fh, start: int, size: int) -> int:  # noqa: ANN001
     return start
 
 
-def copy_segment(f: LandingFile, dest: Path, start: int, prefix_sha256: str | None) -> Segment:
+def copy_segment(f: LandingFile, dest: Path, start: int, prefix_sha256: str | None,
+                 numbered: bool = False) -> Segment:
     """Copy the part of `f` a load reads to `dest`, verifying that the bytes loaded before are unchanged.
 
     `start` and `prefix_sha256` come from the manifest (0 and None for a file never loaded). Appendable files
     are read up to their last newline (a line still being written waits for the next load); others whole.
     Raises ChangedFile when the bytes below `start` are not the ones loaded before.
+
+    `numbered` (appendable files only) writes each line as `<n>` NUMBER_SEPARATOR `<line>`, n counted from 1
+    in the segment, so that DuckDB can read the copy in parallel (`lines_sql`).
     """
     st = f.path.stat()
     size = st.st_size
@@ -210,16 +233,37 @@ def copy_segment(f: LandingFile, dest: Path, start: int, prefix_sha256: str | No
             left -= len(chunk)
         if start and digest.hexdigest() != prefix_sha256:
             raise ChangedFile(_changed_reason(f, prefix_sha256, fingerprint(f.path)[1]))
+        numbered = numbered and f.is_appendable
         with dest.open("wb") as out:
+            write = _NumberedWriter(out).write if numbered else out.write
             left = end - start
             while left:
                 chunk = fh.read(min(1 << 22, left))
                 if not chunk:
                     break
                 digest.update(chunk)
-                out.write(chunk)
+                write(chunk)
                 left -= len(chunk)
-    return Segment(dest, start, end, digest.hexdigest(), lines_before, size, st.st_mtime_ns)
+    return Segment(dest, start, end, digest.hexdigest(), lines_before, size, st.st_mtime_ns, numbered)
+
+
+class _NumberedWriter:
+    """Writes whole lines, each prefixed with its number (from 1) and NUMBER_SEPARATOR.
+
+    The segment of an appendable file ends with a newline, so every line it holds is whole."""
+
+    def __init__(self, out) -> None:  # noqa: ANN001
+        self._out = out
+        self._next = 1
+        self._partial = b""
+
+    def write(self, chunk: bytes) -> None:
+        lines = (self._partial + chunk).split(b"\n")
+        self._partial = lines.pop()
+        if NUMBER_SEPARATOR in chunk:
+            lines = [line.replace(NUMBER_SEPARATOR, SEPARATOR_STANDIN) for line in lines]
+        first, self._next = self._next, self._next + len(lines)
+        self._out.write(b"".join([b"%d\x1f%b\n" % pair for pair in enumerate(lines, start=first)]))
 
 
 def _changed_reason(f: LandingFile, was: str | None, now: str) -> str:
@@ -228,20 +272,26 @@ def _changed_reason(f: LandingFile, was: str | None, now: str) -> str:
             f"the file is now {now[:12]}); landing files may only grow by whole lines at the end")
 
 
-def sanitized_copy(src: Path, gz: bool, dest: Path, max_line_bytes: int) -> list[tuple[int, str, str]]:
+def sanitized_copy(src: Path, gz: bool, dest: Path, max_line_bytes: int,
+                   numbered: bool = False) -> list[tuple[int, str, str]]:
     """Copy the lines of `src` to plain `dest`, replacing lines DuckDB cannot read (not UTF-8, too long).
 
     Each replaced line becomes a marker line the contract rejects, at the same line number; the caller
     re-labels it with the rule returned here as (line_no, rule, preview). Raises UnreadableFile when the
-    file itself cannot be read (a corrupt or truncated gzip stream).
+    file itself cannot be read (a corrupt or truncated gzip stream). A `numbered` source (`copy_segment`)
+    has its line numbers taken off: `dest` is always a plain copy.
     """
     bad: list[tuple[int, str, str]] = []
     opener = gzip.open if gz else open
     try:
         with opener(src, "rb") as fh, dest.open("wb") as out:
             line_no = 0
-            while line := fh.readline(max_line_bytes + 1):
+            # A numbered line starts with up to 20 digits and the separator: read that much more.
+            limit = max_line_bytes + 1 + (21 if numbered else 0)
+            while line := fh.readline(limit):
                 line_no += 1
+                if numbered:
+                    line = line.partition(NUMBER_SEPARATOR)[2]
                 too_long = len(line) > max_line_bytes and not line.endswith(b"\n")
                 if too_long:
                     preview = line[:200]

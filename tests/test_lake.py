@@ -124,3 +124,28 @@ def test_a_line_over_the_limit_is_quarantined_with_its_line_and_the_rest_loads(l
     assert (result.accepted, result.quarantined, result.rejected) == (3, 1, [])
     assert result.examples == [{"file": "native/2026-11-20/b.ndjson", "line": 2, "record": 1, "rule": "line_too_long"}]
     assert all(f.reconciles for f in result.files)
+
+
+def test_lines_keep_their_numbers_and_content_whatever_bytes_they_hold(layout):
+    """Native JSON-lines files are staged from a numbered copy (read on every core); the numbers are the file's
+    own lines, and no byte of a line is taken for the reader's separators."""
+    path = layout.landing_dir("native") / "2026-11-20" / "a.ndjson"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = [
+        json.dumps(event(1)),
+        "",
+        json.dumps(event(2, model_id="a\\x1fb")),  # the four characters \x1f in a string: a valid line
+        json.dumps(event(3))[:-1] + "\x1f}",  # a raw separator byte: malformed, and not cut into a valid line
+        json.dumps(event(4)) + "\x1fjunk",
+        json.dumps(event(5)) + "\r",  # a CRLF line ending
+        json.dumps(event(6)),
+    ]
+    path.write_bytes("\n".join(lines).encode() + b"\n")
+    result = lake.load_partition(layout, "2026-11-20", now_ms=NOW_MS)
+    assert (result.accepted, result.quarantined) == (4, 2)
+    assert [(ex["line"], ex["rule"]) for ex in result.examples] == [(4, c.RULE_MALFORMED_JSON),
+                                                                   (5, c.RULE_MALFORMED_JSON)]
+    accepted = rows(f"select line_number, event_id, model_id from read_parquet('{layout.raw_interactions}/**/*.parquet') "
+                    "order by line_number")
+    assert accepted == [(1, "e1", "gpt-4o"), (3, "e2", "a\\x1fb"), (6, "e5", "gpt-4o"), (7, "e6", "gpt-4o")]
+    assert all(f.reconciles for f in result.files) and result.files[0].blank_lines == 1
