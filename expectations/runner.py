@@ -11,9 +11,12 @@ connection and dispose the engine so no file handle or lock outlives the run. GX
 from __future__ import annotations
 
 import contextlib
+import multiprocessing
 import os
 import tempfile
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -83,8 +86,56 @@ def _duckdb_persisted_connection() -> Iterator[None]:
 DEFAULT_FULL_ROWS = 100_000
 
 
+# The process that validates while one is warm (see warm_gx_process); None: validate in this process.
+_warm_worker: ProcessPoolExecutor | None = None
+
+
+def _import_gx() -> None:
+    import great_expectations  # noqa: F401  (the 3 s this process exists to pay early)
+    import great_expectations.expectations  # noqa: F401
+
+
+@contextlib.contextmanager
+def warm_gx_process() -> Iterator[None]:
+    """Import Great Expectations in a second process now; validate_parquet() calls inside run there.
+
+    Importing GX costs ~3 s of CPU (it pulls in scipy, pandas, SQLAlchemy, altair), more than a small
+    load's validation itself. `aiw run` knows at its start whether it will load anything; it opens this
+    then, so the import runs on the other core while this process imports Dagster and dagster-dbt and
+    the loader works. The validation is the same function with the same arguments in a fresh
+    interpreter (spawned, not forked: no DuckDB or Dagster state is copied), so the verdict is the
+    same; this process never imports GX. If the worker dies, validate_parquet validates here instead.
+    """
+    global _warm_worker
+    worker = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+                                 initializer=_import_gx)
+    worker.submit(int)  # starts the process (and so the import) now rather than at the first validation
+    _warm_worker = worker
+    try:
+        yield
+    finally:
+        _warm_worker = None
+        # Not waiting: an idle worker exits at once; one still importing (the load failed first) is
+        # joined when this interpreter exits.
+        worker.shutdown(wait=False, cancel_futures=True)
+
+
 def validate_parquet(parquet: str | list[str], now_ms: int, spill_dir: str | None = None,
                      full_rows: int = DEFAULT_FULL_ROWS) -> ContractReport:
+    """Validate the accepted rows in the Parquet files against the contract suite (see _validate_parquet).
+
+    Inside warm_gx_process() this runs in the process that has imported GX already.
+    """
+    if _warm_worker is not None:
+        try:
+            return _warm_worker.submit(_validate_parquet, parquet, now_ms, spill_dir, full_rows).result()
+        except BrokenProcessPool:  # the worker died (killed, out of memory): same validation, here
+            pass
+    return _validate_parquet(parquet, now_ms, spill_dir, full_rows)
+
+
+def _validate_parquet(parquet: str | list[str], now_ms: int, spill_dir: str | None,
+                      full_rows: int) -> ContractReport:
     """Validate the accepted rows in the Parquet files (a glob or a list of paths) against the contract suite.
 
     Up to `full_rows` rows, GX reads every row. Above that, the loader has just applied the same rules to

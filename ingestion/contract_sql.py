@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from ingestion import contract as c
 from ingestion.pii import ID_FIELDS, PREFILTER, scrub_id_sql, scrub_sql
+from ingestion.sql import quote
 
 # Fields whose value is one of a fixed set: no free text, nothing to scrub unless it is outside the set.
 _ENUM_FIELDS = {"schema_version", "routing_strategy", "explicit_rating", "kind", "rating"}
@@ -27,11 +28,6 @@ def all_fields() -> list[c.Field]:
     """Interaction fields then the feedback-only ones (schema_version and timestamp are shared)."""
     names = {f.name for f in c.INTERACTION_FIELDS}
     return list(c.INTERACTION_FIELDS) + [f for f in c.FEEDBACK_FIELDS if f.name not in names]
-
-
-def quote(s: str) -> str:
-    """A SQL string literal."""
-    return "'" + s.replace("'", "''") + "'"
 
 
 def _json_struct() -> str:

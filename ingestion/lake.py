@@ -64,13 +64,13 @@ from ingestion.landing import (
 )
 from ingestion.layout import SOURCES, Layout
 from ingestion.pii import scrub_sql
+from ingestion.settings import duckdb_memory_limit
+from ingestion.sql import quote_path
 from ingestion.writer_lock import writer_lock
 
 NATIVE_SOURCES = ("native",)
 ALL_SOURCES = SOURCES
 
-# DuckDB limits for the loader: stay well under the 2 GB budget and spill the rest to AIW_HOME/tmp.
-DEFAULT_MEMORY_LIMIT = os.environ.get("AIW_DUCKDB_MEMORY_LIMIT", "1GB")
 
 INTERACTION_COLUMNS = [f.name for f in c.INTERACTION_FIELDS]
 FEEDBACK_COLUMNS = [f.name for f in c.FEEDBACK_FIELDS]
@@ -157,19 +157,16 @@ class LoadResult:
         return self.total("skipped")
 
 
-def connect(layout: Layout, memory_limit: str = DEFAULT_MEMORY_LIMIT) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB for lake work, bounded in memory and spilling under AIW_HOME/tmp."""
-    con = duckdb.connect(config={"memory_limit": memory_limit, "temp_directory": str(layout.tmp / "duckdb")})
+def connect(layout: Layout, memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB for lake work, bounded in memory (well under the 2 GB budget: `ingestion.settings`)
+    and spilling under AIW_HOME/tmp."""
+    con = duckdb.connect(config={"memory_limit": memory_limit or duckdb_memory_limit(), "temp_directory": str(layout.tmp / "duckdb")})
     con.execute("set preserve_insertion_order = false")
     # The adapters read times written without an offset as UTC (docs/adapters.md).
     con.execute("set TimeZone = 'UTC'")
     # The contract's SQL replaces ids holding PII by a hash keyed with this AIW_HOME's key (ingestion.pii).
     pii.set_key(con, pii.load_key(layout.home))
     return con
-
-
-def _q(path: Path | str) -> str:
-    return "'" + str(path).replace("'", "''") + "'"
 
 
 def _parquet_has_files(directory: Path) -> bool:
@@ -182,7 +179,7 @@ def manifest_history(layout: Layout) -> dict[str, list[dict[str, object]]]:
         return {}
     con = duckdb.connect()
     # union_by_name: manifests written before a column was added (skipped, status, offsets) still read.
-    rel = con.execute(f"select * from read_parquet({_q(layout.manifest / '*.parquet')}, union_by_name = true) "
+    rel = con.execute(f"select * from read_parquet({quote_path(layout.manifest / '*.parquet')}, union_by_name = true) "
                       "order by loaded_at, load_id")
     names = [d[0] for d in rel.description]
     rows = rel.fetchall()
@@ -581,12 +578,12 @@ def _decide(con: duckdb.DuckDBPyConnection, layout: Layout) -> None:
         # batch's ids, never the wide raw rows.
         history_parts.append(
             f"select 'interaction', event_id, content_hash from read_parquet("
-            f"{_q(layout.glob(layout.event_index))}, hive_partitioning = false) "
+            f"{quote_path(layout.glob(layout.event_index))}, hive_partitioning = false) "
             f"where event_id in (select record_id from valid where record_type = 'interaction')")
     if _parquet_has_files(layout.raw_feedback):
         history_parts.append(
             f"select 'feedback', feedback_id, content_hash from read_parquet("
-            f"{_q(layout.glob(layout.raw_feedback))}, hive_partitioning = true, union_by_name = true)")
+            f"{quote_path(layout.glob(layout.raw_feedback))}, hive_partitioning = true, union_by_name = true)")
     con.execute(f"""
         create temp table history as
         select record_type, record_id, min(content_hash) as content_hash
@@ -659,12 +656,12 @@ def _write_outputs(con: duckdb.DuckDBPyConnection, layout: Layout, load_id: str,
         target = directory / f"{load_id}.parquet"
         # Only quarantine is sorted (people read it by file and line); raw order does not matter.
         order = " order by source_file, line_number, record_number" if directory.parent == layout.quarantine else ""
-        con.execute(f"copy ({select}{order}) to {_q(target)} (format parquet, compression zstd)")
+        con.execute(f"copy ({select}{order}) to {quote_path(target)} (format parquet, compression zstd)")
     layout.event_index.mkdir(parents=True, exist_ok=True)
     con.execute(f"""
         copy (select event_id, content_hash, event_date from outcomes
               where outcome = 'accepted' and record_type = 'interaction')
-        to {_q(layout.event_index)} (format parquet, compression zstd, partition_by (event_date),
+        to {quote_path(layout.event_index)} (format parquet, compression zstd, partition_by (event_date),
                                      overwrite_or_ignore, filename_pattern '{load_id}__{{i}}')
     """)
 
@@ -720,7 +717,7 @@ def _commit_manifest(layout: Layout, load_id: str, load_date: str, loaded_at: dt
              f.status, f.reason or None, f.start_offset, f.file_size, f.mtime_ns)
             for f in [*result.files, *result.rejected]])
         tmp = layout.manifest / f".{load_id}.parquet.tmp"
-        con.execute(f"copy m to {_q(tmp)} (format parquet)")
+        con.execute(f"copy m to {quote_path(tmp)} (format parquet)")
     finally:
         con.close()
     with open(tmp, "rb") as fh:

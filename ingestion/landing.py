@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ingestion.layout import Layout
+from ingestion.sql import quote_path
 
 LANDING_SUFFIXES = (".ndjson", ".jsonl", ".json")
 # Rules of lines the reader cannot hand to the contract at all (quarantined like any other bad line).
@@ -144,7 +145,7 @@ def lines_sql(path: Path, numbered: bool = False) -> str:
     parallel; otherwise the lines are numbered in the order read (`with ordinality`), which makes DuckDB run
     the whole statement that consumes them on one thread.
     """
-    quoted = "'" + str(path).replace("'", "''") + "'"
+    quoted = quote_path(path)
     options = ("header=false, quote='', escape='', auto_detect=false, strict_mode=false, "
                f"max_line_size={MAX_LINE_BYTES}, buffer_size={2 * MAX_LINE_BYTES}, compression='auto'")
     if numbered:

@@ -56,6 +56,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from ingestion.sql import quote
+
 REDACTED = {"email": "[email]", "ssn": "[ssn]", "phone": "[phone]", "card": "[card]"}
 
 # The contract's identifier fields: PII there is replaced by a keyed hash of the whole value, never scrubbed.
@@ -232,30 +234,26 @@ def scrub_id(value: str, key: str) -> str:
 
 # ---- SQL ------------------------------------------------------------------------------------------------
 
-def _lit(s: str) -> str:
-    return "'" + s.replace("'", "''") + "'"
-
-
 def _found_sql(detector: _Checked, text: str) -> str:
     """DuckDB list of the detector's candidates in `text` that pass its check."""
-    return (f"list_filter(regexp_extract_all({text}, {_lit(detector.pattern)}, 2), "
+    return (f"list_filter(regexp_extract_all({text}, {quote(detector.pattern)}, 2), "
             f"lambda m: {detector.check_sql('m')})")
 
 
 def _scrub_all_sql(expr: str) -> str:
     out = expr
     for pattern, label in _REPLACED:
-        out = f"regexp_replace({out}, {_lit(pattern)}, {_lit(REDACTED[label])}, 'g')"
+        out = f"regexp_replace({out}, {quote(pattern)}, {quote(REDACTED[label])}, 'g')"
     # The replaced text is bound once to `t` (a one-element list_transform) and every checked detector
     # extracts from it, as scrub_all does; [candidate, placeholder] pairs are replaced in order.
-    pairs = ", ".join(f"list_transform({_found_sql(d, 't')}, lambda m: [m, {_lit(REDACTED[d.label])}])"
+    pairs = ", ".join(f"list_transform({_found_sql(d, 't')}, lambda m: [m, {quote(REDACTED[d.label])}])"
                       for d in _CHECKED)
     body = f"list_reduce(list_concat({pairs}), lambda acc, p: replace(acc, p[1], p[2]), t)"
     return f"list_transform([{out}], lambda t: {body})[1]"
 
 
 def _scrub_body(expr: str) -> str:
-    return f"(case when regexp_matches({expr}, {_lit(PREFILTER)}) then {_scrub_all_sql(expr)} else {expr} end)"
+    return f"(case when regexp_matches({expr}, {quote(PREFILTER)}) then {_scrub_all_sql(expr)} else {expr} end)"
 
 
 def scrub_sql(expr: str) -> str:
@@ -270,10 +268,10 @@ def scrub_sql(expr: str) -> str:
 
 def id_has_pii_sql(expr: str) -> str:
     """DuckDB boolean: `id_has_pii` of the string expression `expr`."""
-    matched = " or ".join(f"regexp_matches(v, {_lit(p)})" for p in _ID_MATCHED)
+    matched = " or ".join(f"regexp_matches(v, {quote(p)})" for p in _ID_MATCHED)
     checked = " or ".join(f"len({_found_sql(d, 'v')}) > 0" for d in _ID_CHECKED)
     # CASE, not AND: in a projection DuckDB evaluates both sides of an AND for every row, the detectors too.
-    return (f"(case when regexp_matches({expr}, {_lit(ID_PREFILTER)}) "
+    return (f"(case when regexp_matches({expr}, {quote(ID_PREFILTER)}) "
             f"then coalesce(list_transform([{expr}], lambda v: {matched} or {checked})[1], false) else false end)")
 
 

@@ -36,6 +36,7 @@ class PipelineSummary:
     dbt_ok: bool = False
     dbt_skipped: bool = False  # the marts were up to date (orchestration/defs/warehouse/inputs.py)
     dbt_error: str | None = None
+    dbt_warm_start: bool = False  # dbt ran in the process started at the beginning of the run (warm_dbt.py)
     alerts: Evaluation | None = None
     seconds: dict[str, float] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)  # one line each: file, line, rule, what to do
@@ -72,7 +73,7 @@ class _Dagster:
     new and nothing changed evaluates the alerts without them.
     """
 
-    def __init__(self, layout: Layout, debug: bool) -> None:
+    def __init__(self, layout: Layout, debug: bool, dbt_executable: str | None = None) -> None:
         import dagster as dg
 
         from orchestration.defs.warehouse.project import dbt_resource
@@ -85,50 +86,39 @@ class _Dagster:
         self.quiet = {"loggers": {"console": {"config": {"log_level": level}}}}
         self.instance = (dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME")
                          else dg.DagsterInstance.ephemeral())
-        self.resources = {"settings": WarehouseSettings(home=str(layout.home)), "dbt": dbt_resource()}
+        self.resources = {"settings": WarehouseSettings(home=str(layout.home)),
+                          "dbt": dbt_resource(dbt_executable) if dbt_executable else dbt_resource()}
 
 
 def _run_pipeline(layout: Layout, say: Callable[[str], None], debug: bool) -> PipelineSummary:
     summary = PipelineSummary()
-    dagster: _Dagster | None = None
     lake.wait_for_quiet(layout, say=say)
     for f in lake.reject_out_of_window(layout):
         summary.problems.append(f"{f.relative_path}: rejected: {f.reason}; {lake.what_to_do(f.reason)}")
     dates = lake.pending_load_dates(layout)
     say(f"{len(dates)} load date(s) with new landing files" + (f": {', '.join(dates)}" if dates else ""))
+    if not dates:
+        return _load_and_build(layout, say, debug, summary, dates, None)
+    # A run that loads will validate with Great Expectations and then build the marts with dbt: both
+    # are imported now, each in a process of its own on the other core, while this one imports Dagster
+    # and loads (expectations/runner.py and defs/warehouse/warm_dbt.py say why and how).
+    from orchestration.defs.warehouse.warm_dbt import warm_dbt
+
+    with warm_dbt() as warm:
+        _load_and_build(layout, say, debug, summary, dates, warm.executable)
+        summary.dbt_warm_start = warm.served
+    return summary
+
+
+def _load_and_build(layout: Layout, say: Callable[[str], None], debug: bool, summary: PipelineSummary,
+                    dates: list[str], dbt_executable: str | None) -> PipelineSummary:
+    dagster: _Dagster | None = None
     started = time.perf_counter()
     if dates:
-        from orchestration.defs.lake.assets import load_date_partitions, load_lake
+        from expectations.runner import warm_gx_process
 
-        dagster = _Dagster(layout, debug)
-        dg, instance, resources, quiet = dagster.dg, dagster.instance, dagster.resources, dagster.quiet
-        # One Dagster run over the range of pending load dates (the asset's backfill policy is a single
-        # run): loading and validating together costs one process start and one contract validation.
-        load_job = dg.Definitions(
-            assets=[load_lake], resources=resources,
-            jobs=[dg.define_asset_job("load_lake_job", selection=[load_lake], partitions_def=load_date_partitions)],
-        ).resolve_job_def("load_lake_job")
-        result = load_job.execute_in_process(
-            instance=instance, run_config=quiet, raise_on_error=False,
-            tags={"dagster/asset_partition_range_start": dates[0], "dagster/asset_partition_range_end": dates[-1]})
-        mats = [m for m in result.get_asset_materialization_events()
-                if m.materialization.asset_key == dg.AssetKey("lake_interactions")]
-        metadata = {k: _value(v) for k, v in mats[0].materialization.metadata.items()} if mats else {}
-        checks = result.get_asset_check_evaluations()
-        check = checks[0] if checks else None
-        outcome = PartitionOutcome(
-            f"{dates[0]}..{dates[-1]}" if len(dates) > 1 else dates[0], metadata, bool(check and check.passed),
-            (check.description or "") if check else "asset failed: " + _failure(result),
-            {k: _value(v) for k, v in check.metadata.items()} if check else {})
-        summary.partitions.append(outcome)
-        summary.problems.extend(metadata.get("problems") or [])
-        if not mats:
-            summary.problems.append(f"the lake load failed: {_failure(result)}"
-                                    + ("" if debug else " (aiw --debug run shows the full error)"))
-        say(f"  loaded {metadata.get('files_loaded', 0)} file(s): {metadata.get('accepted', 0)} accepted, "
-            f"{metadata.get('quarantined', 0)} quarantined, {metadata.get('duplicates_dropped', 0)} duplicates, "
-            f"{metadata.get('skipped', 0)} skipped; "
-            f"contract {'passed' if outcome.check_passed else 'FAILED: ' + outcome.check_description}")
+        with warm_gx_process():
+            dagster = _load(layout, dates, summary, debug, say, dbt_executable)
     summary.seconds["load"] = time.perf_counter() - started
     for problem in summary.problems:
         say(f"  problem: {problem}")
@@ -163,7 +153,7 @@ def _run_pipeline(layout: Layout, say: Callable[[str], None], debug: bool) -> Pi
     else:
         from orchestration.defs.warehouse.assets import warehouse_models_asset
 
-        dagster = dagster or _Dagster(layout, debug)
+        dagster = dagster or _Dagster(layout, debug, dbt_executable)
         say(f"building marts (dbt build; {reason})")
         started = time.perf_counter()
         result = dagster.dg.materialize([warehouse_models_asset()], instance=dagster.instance,
@@ -182,6 +172,43 @@ def _run_pipeline(layout: Layout, say: Callable[[str], None], debug: bool) -> Pi
     if summary.alerts.skipped_reason:
         say(f"alerts not evaluated: {summary.alerts.skipped_reason}")
     return summary
+
+
+def _load(layout: Layout, dates: list[str], summary: PipelineSummary, debug: bool,
+          say: Callable[[str], None], dbt_executable: str | None) -> _Dagster:
+    """One Dagster run of the lake asset over the pending load dates; its outcome goes into summary."""
+    from orchestration.defs.lake.assets import load_date_partitions, load_lake
+
+    dagster = _Dagster(layout, debug, dbt_executable)
+    dg, instance, resources, quiet = dagster.dg, dagster.instance, dagster.resources, dagster.quiet
+    # One Dagster run over the range of pending load dates (the asset's backfill policy is a single
+    # run): loading and validating together costs one process start and one contract validation.
+    load_job = dg.Definitions(
+        assets=[load_lake], resources=resources,
+        jobs=[dg.define_asset_job("load_lake_job", selection=[load_lake], partitions_def=load_date_partitions)],
+    ).resolve_job_def("load_lake_job")
+    result = load_job.execute_in_process(
+        instance=instance, run_config=quiet, raise_on_error=False,
+        tags={"dagster/asset_partition_range_start": dates[0], "dagster/asset_partition_range_end": dates[-1]})
+    mats = [m for m in result.get_asset_materialization_events()
+            if m.materialization.asset_key == dg.AssetKey("lake_interactions")]
+    metadata = {k: _value(v) for k, v in mats[0].materialization.metadata.items()} if mats else {}
+    checks = result.get_asset_check_evaluations()
+    check = checks[0] if checks else None
+    outcome = PartitionOutcome(
+        f"{dates[0]}..{dates[-1]}" if len(dates) > 1 else dates[0], metadata, bool(check and check.passed),
+        (check.description or "") if check else "asset failed: " + _failure(result),
+        {k: _value(v) for k, v in check.metadata.items()} if check else {})
+    summary.partitions.append(outcome)
+    summary.problems.extend(metadata.get("problems") or [])
+    if not mats:
+        summary.problems.append(f"the lake load failed: {_failure(result)}"
+                                + ("" if debug else " (aiw --debug run shows the full error)"))
+    say(f"  loaded {metadata.get('files_loaded', 0)} file(s): {metadata.get('accepted', 0)} accepted, "
+        f"{metadata.get('quarantined', 0)} quarantined, {metadata.get('duplicates_dropped', 0)} duplicates, "
+        f"{metadata.get('skipped', 0)} skipped; "
+        f"contract {'passed' if outcome.check_passed else 'FAILED: ' + outcome.check_description}")
+    return dagster
 
 
 def _failure(result: Any) -> str:

@@ -69,3 +69,26 @@ def test_a_big_load_is_validated_on_a_sample_and_uniqueness_on_every_row(layout)
     assert set(failed) == {("expect_column_values_to_be_between", "implicit_quality_score")}
     assert 0 < failed[("expect_column_values_to_be_between", "implicit_quality_score")].unexpected_count \
         <= report.rows_validated < report.rows == 100
+
+
+def test_the_contract_check_reads_the_accepted_rows_of_the_new_load_only(layout):
+    from orchestration.defs.lake.checks import contract_check_result
+
+    write_landing(layout, "first.ndjson", [event(i) for i in range(20)])
+    first = lake.load_partition(layout, "2026-11-20", now_ms=NOW_MS)
+    write_landing(layout, "second.ndjson", [event(i) for i in range(100, 105)])
+    second = lake.load_partition(layout, "2026-11-20", now_ms=NOW_MS)
+    assert first.load_id and second.load_id and first.load_id != second.load_id
+    # A lake file of the same date that this run's load did not write, breaking the contract. The rows of
+    # earlier loads were validated when they were loaded: the check of the new load does not read them.
+    partition = layout.raw_interactions / "load_date=2026-11-20"
+    duckdb.sql(f"copy (select * replace (1.5 as implicit_quality_score) from "
+               f"read_parquet('{partition / (first.load_id + '.parquet')}')) to '{partition / 'old.parquet'}' "
+               "(format parquet)")
+    check = contract_check_result(layout, ["2026-11-20"], [second], 0.05, NOW_MS)
+    assert check.passed, check.description
+    assert check.metadata["accepted_rows"].value == 5
+    assert check.metadata["accepted_rows_validated"].value == 5
+    # A run that loaded nothing new is judged on every file of the date: the bad file fails it.
+    rerun = contract_check_result(layout, ["2026-11-20"], [], 0.05, NOW_MS)
+    assert not rerun.passed and rerun.metadata["accepted_rows"].value == 20 + 5 + 20

@@ -53,7 +53,7 @@ def built_home(tmp_path_factory: pytest.TempPathFactory) -> tuple[Layout, int]:
 def test_an_empty_increment_skips_dbt_and_still_evaluates_alerts(built_home):
     layout, rows = built_home
     summary, built = _run(layout)
-    assert not built and summary.dbt_skipped
+    assert not built and summary.dbt_skipped and not summary.dbt_warm_start
     assert summary.alerts is not None and summary.alerts.skipped_reason is None  # alerts still evaluated
     assert _fact_rows(layout) == rows
 
@@ -63,6 +63,8 @@ def test_a_new_lake_load_builds(built_home):
     write_landing(layout, "late.ndjson", [event(20_001), event(20_002)], load_date=END_DATE.isoformat())
     summary, built = _run(layout)
     assert built and summary.total("accepted") == 2
+    # Built by the dbt process started at the beginning of the run (warm_dbt.py), with the new rows.
+    assert summary.dbt_warm_start
     assert _fact_rows(layout) == rows + 2
     assert not _run(layout)[1]  # and the run after it has nothing to do again
 

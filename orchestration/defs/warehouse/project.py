@@ -103,8 +103,9 @@ class WarehouseDbtCliResource(DbtCliResource):
         return None
 
 
-def dbt_resource() -> DbtCliResource:
-    return WarehouseDbtCliResource(project_dir=dbt_project(), dbt_executable=DBT_EXECUTABLE)
+def dbt_resource(dbt_executable: str = DBT_EXECUTABLE) -> DbtCliResource:
+    """The dbt resource; `aiw run` passes the client of its warm dbt process (warm_dbt.py) as the executable."""
+    return WarehouseDbtCliResource(project_dir=dbt_project(), dbt_executable=dbt_executable)
 
 
 def run_unit_tests() -> tuple[bool, str]:
