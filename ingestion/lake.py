@@ -160,7 +160,8 @@ class LoadResult:
 def connect(layout: Layout, memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB for lake work, bounded in memory (well under the 2 GB budget: `ingestion.settings`)
     and spilling under AIW_HOME/tmp."""
-    con = duckdb.connect(config={"memory_limit": memory_limit or duckdb_memory_limit(), "temp_directory": str(layout.tmp / "duckdb")})
+    con = duckdb.connect(config={"memory_limit": memory_limit or duckdb_memory_limit(),
+                                 "temp_directory": str(layout.tmp / "duckdb")})
     con.execute("set preserve_insertion_order = false")
     # The adapters read times written without an offset as UTC (docs/adapters.md).
     con.execute("set TimeZone = 'UTC'")

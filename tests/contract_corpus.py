@@ -83,7 +83,8 @@ def _one_rule_each() -> list[dict[str, Any]]:
             interaction(ttft_ms=1200.0), interaction(ttft_ms=1200.5), interaction(cached_tokens=90),
             interaction(cached_tokens=91), interaction(cached_tokens=..., cache_write_tokens=101),
             interaction(timestamp=c.MIN_TIMESTAMP_MS - 1), interaction(timestamp=c.MIN_TIMESTAMP_MS),
-            interaction(timestamp=NOW_MS + c.MAX_FUTURE_SKEW_MS), interaction(timestamp=NOW_MS + c.MAX_FUTURE_SKEW_MS + 1),
+            interaction(timestamp=NOW_MS + c.MAX_FUTURE_SKEW_MS),
+            interaction(timestamp=NOW_MS + c.MAX_FUTURE_SKEW_MS + 1),
             feedback(kind="rating", rating=...), feedback(kind="edited", rating=...), feedback(schema_version="1.0"),
             feedback(kind="liked"), interaction(rating="up", kind="john@example.com"), feedback(model_id=7)]
     return out

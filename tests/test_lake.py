@@ -145,7 +145,7 @@ def test_lines_keep_their_numbers_and_content_whatever_bytes_they_hold(layout):
     assert (result.accepted, result.quarantined) == (4, 2)
     assert [(ex["line"], ex["rule"]) for ex in result.examples] == [(4, c.RULE_MALFORMED_JSON),
                                                                    (5, c.RULE_MALFORMED_JSON)]
-    accepted = rows(f"select line_number, event_id, model_id from read_parquet('{layout.raw_interactions}/**/*.parquet') "
-                    "order by line_number")
+    accepted = rows(f"select line_number, event_id, model_id "
+                    f"from read_parquet('{layout.raw_interactions}/**/*.parquet') order by line_number")
     assert accepted == [(1, "e1", "gpt-4o"), (3, "e2", "a\\x1fb"), (6, "e5", "gpt-4o"), (7, "e6", "gpt-4o")]
     assert all(f.reconciles for f in result.files) and result.files[0].blank_lines == 1
