@@ -345,7 +345,7 @@ def reject_out_of_window(layout: Layout, sources: tuple[str, ...] = ALL_SOURCES,
 
 @contextlib.contextmanager
 def _line_relation(con: duckdb.DuckDBPyConnection, f: LandingFile, idx: int, line_offset: int = 0,
-                   numbered: bool = False) -> Iterator[str]:
+                   numbered: bool = False, longest_line: int | None = None) -> Iterator[str]:
     """The SQL relation (file_idx, line_no, record_no, is_skipped, line) of one landing file.
 
     Adapted sources (OTLP, PostHog) come mapped to canonical lines, with a row per skipped record
@@ -354,7 +354,7 @@ def _line_relation(con: duckdb.DuckDBPyConnection, f: LandingFile, idx: int, lin
     """
     if f.source not in ADAPTED_SOURCES:
         yield (f"(select file_idx, line_no + {int(line_offset)} as line_no, record_no, is_skipped, line "
-               f"from {_native_relation(con, f, idx, numbered)})")
+               f"from {_native_relation(con, f, idx, numbered, longest_line)})")
         return
     name = f"document_{idx}"  # registered only when the file is one JSON document read in Python
     try:
@@ -365,11 +365,12 @@ def _line_relation(con: duckdb.DuckDBPyConnection, f: LandingFile, idx: int, lin
             con.unregister(name)
 
 
-def _native_relation(con: duckdb.DuckDBPyConnection, f: LandingFile, idx: int, numbered: bool = False) -> str:
+def _native_relation(con: duckdb.DuckDBPyConnection, f: LandingFile, idx: int, numbered: bool = False,
+                     longest_line: int | None = None) -> str:
     """SQL relation (file_idx, line_no, record_no, line) for one native landing file."""
     if numbered:
         return (f"(select {idx} as file_idx, line_no, 1 as record_no, false as is_skipped, line "
-                f"from {lines_sql(f.path, numbered=True)})")
+                f"from {lines_sql(f.path, numbered=True, longest_line=longest_line)})")
     if f.path.name.endswith((".json", ".json.gz")) and starts_with_array(f.path):
         # A JSON array: one record per element, numbered by position (1-based) instead of line.
         import gzip
@@ -522,7 +523,7 @@ def _stage_file(con: duckdb.DuckDBPyConnection, f: LandingFile, seg: Segment, id
     """Stage one file's segment; when DuckDB cannot read it, retry from a copy with unreadable lines marked."""
     readable = dataclasses.replace(f, path=seg.path)
     try:
-        with _line_relation(con, readable, idx, seg.line_offset, seg.numbered) as relation:
+        with _line_relation(con, readable, idx, seg.line_offset, seg.numbered, seg.longest_line) as relation:
             con.execute(f"insert into staged {_staged_with_keys(relation, now_ms)}")
         return
     except (duckdb.Error, OSError, EOFError, zlib.error) as first_error:  # OSError: gzip.BadGzipFile

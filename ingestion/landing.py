@@ -134,7 +134,7 @@ NUMBER_SEPARATOR = b"\x1f"
 SEPARATOR_STANDIN = b"\x01"
 
 
-def lines_sql(path: Path, numbered: bool = False) -> str:
+def lines_sql(path: Path, numbered: bool = False, longest_line: int | None = None) -> str:
     """A DuckDB relation (line_no, line) of a JSON-lines landing file (gzip or not), numbered from 1.
 
     A delimiter that cannot occur in JSON text (raw control characters must be escaped inside JSON
@@ -144,10 +144,17 @@ def lines_sql(path: Path, numbered: bool = False) -> str:
     A `numbered` copy (`copy_segment`) carries each line's number in front of it, so DuckDB reads it in
     parallel; otherwise the lines are numbered in the order read (`with ordinality`), which makes DuckDB run
     the whole statement that consumes them on one thread.
+
+    `longest_line` (bytes, known for a numbered copy) sizes the reader's buffer: DuckDB gives each buffer
+    to one thread, so a buffer sized for the longest line allowed (2 x 32 MB) read a file of a few MB on one
+    thread, and allocating it cost more than reading the file.
     """
     quoted = quote_path(path)
+    max_line = MAX_LINE_BYTES
+    if longest_line is not None:
+        max_line = min(MAX_LINE_BYTES, max(1 << 20, 2 * longest_line))
     options = ("header=false, quote='', escape='', auto_detect=false, strict_mode=false, "
-               f"max_line_size={MAX_LINE_BYTES}, buffer_size={2 * MAX_LINE_BYTES}, compression='auto'")
+               f"max_line_size={max_line}, buffer_size={max(4 << 20, 2 * max_line)}, compression='auto'")
     if numbered:
         # The separator byte itself (a SQL literal holds it as it is; '\\x1f' would be four characters).
         separator = NUMBER_SEPARATOR.decode()
@@ -177,6 +184,7 @@ class Segment:
     file_size: int  # size and mtime when read, to notice the next change cheaply
     mtime_ns: int
     numbered: bool = False  # each line of the copy starts with its number and NUMBER_SEPARATOR (lines_sql)
+    longest_line: int | None = None  # bytes of the copy's longest line, prefix included (numbered copies)
 
     @property
     def is_empty(self) -> bool:
@@ -236,7 +244,8 @@ def copy_segment(f: LandingFile, dest: Path, start: int, prefix_sha256: str | No
             raise ChangedFile(_changed_reason(f, prefix_sha256, fingerprint(f.path)[1]))
         numbered = numbered and f.is_appendable
         with dest.open("wb") as out:
-            write = _NumberedWriter(out).write if numbered else out.write
+            numbering = _NumberedWriter(out) if numbered else None
+            write = numbering.write if numbering else out.write
             left = end - start
             while left:
                 chunk = fh.read(min(1 << 22, left))
@@ -245,7 +254,8 @@ def copy_segment(f: LandingFile, dest: Path, start: int, prefix_sha256: str | No
                 digest.update(chunk)
                 write(chunk)
                 left -= len(chunk)
-    return Segment(dest, start, end, digest.hexdigest(), lines_before, size, st.st_mtime_ns, numbered)
+    return Segment(dest, start, end, digest.hexdigest(), lines_before, size, st.st_mtime_ns, numbered,
+                   numbering.longest if numbering else None)
 
 
 class _NumberedWriter:
@@ -257,6 +267,7 @@ class _NumberedWriter:
         self._out = out
         self._next = 1
         self._partial = b""
+        self.longest = 0  # bytes of the longest line written, its number and separator included
 
     def write(self, chunk: bytes) -> None:
         lines = (self._partial + chunk).split(b"\n")
@@ -264,6 +275,8 @@ class _NumberedWriter:
         if NUMBER_SEPARATOR in chunk:
             lines = [line.replace(NUMBER_SEPARATOR, SEPARATOR_STANDIN) for line in lines]
         first, self._next = self._next, self._next + len(lines)
+        if lines:
+            self.longest = max(self.longest, max(map(len, lines)) + len(str(self._next)) + 1)
         self._out.write(b"".join([b"%d\x1f%b\n" % pair for pair in enumerate(lines, start=first)]))
 
 
