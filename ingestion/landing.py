@@ -270,10 +270,10 @@ class _NumberedWriter:
         self.longest = 0  # bytes of the longest line written, its number and separator included
 
     def write(self, chunk: bytes) -> None:
-        lines = (self._partial + chunk).split(b"\n")
+        # The separators are replaced in the chunk itself, before the line still open at its end is kept for
+        # the next one: a line that spans two chunks is replaced in both.
+        lines = (self._partial + chunk.replace(NUMBER_SEPARATOR, SEPARATOR_STANDIN)).split(b"\n")
         self._partial = lines.pop()
-        if NUMBER_SEPARATOR in chunk:
-            lines = [line.replace(NUMBER_SEPARATOR, SEPARATOR_STANDIN) for line in lines]
         first, self._next = self._next, self._next + len(lines)
         if lines:
             self.longest = max(self.longest, max(map(len, lines)) + len(str(self._next)) + 1)

@@ -149,3 +149,24 @@ def test_lines_keep_their_numbers_and_content_whatever_bytes_they_hold(layout):
                     f"from read_parquet('{layout.raw_interactions}/**/*.parquet') order by line_number")
     assert accepted == [(1, "e1", "gpt-4o"), (3, "e2", "a\\x1fb"), (6, "e5", "gpt-4o"), (7, "e6", "gpt-4o")]
     assert all(f.reconciles for f in result.files) and result.files[0].blank_lines == 1
+
+
+def test_a_separator_byte_in_a_line_that_spans_two_read_chunks_still_breaks_the_line(layout):
+    """The numbered copy replaces a line's own separator bytes even when the line starts in one 4 MB read and
+    ends in the next (the copy is written a chunk at a time)."""
+    path = layout.landing_dir("native") / "2026-11-20" / "a.ndjson"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    chunk = 1 << 22  # landing.copy_segment reads 4 MB at a time
+    filler, size, i = [], 0, 0
+    while size < chunk - 3000:
+        line = json.dumps(event(i)).encode() + b"\n"
+        filler.append(line)
+        size += len(line)
+        i += 1
+    # Valid JSON, then the separator byte before the chunk boundary, then the rest of the line after it.
+    broken = json.dumps(event(i)).encode() + b"\x1f" + b"x" * (chunk - size + 1000) + b"\n"
+    path.write_bytes(b"".join(filler) + broken)
+    result = lake.load_partition(layout, "2026-11-20", now_ms=NOW_MS)
+    assert (result.accepted, result.quarantined) == (len(filler), 1)
+    assert result.examples == [{"file": "native/2026-11-20/a.ndjson", "line": len(filler) + 1, "record": 1,
+                                "rule": c.RULE_MALFORMED_JSON}]
