@@ -6,7 +6,8 @@ null or of the wrong JSON type)
 and `rules`, the list of contract rules the line breaks, in the order `ingestion.contract`
 checks them (the first one is the reason shown to people). It is generated from the tables in
 `ingestion.contract`, so it cannot drift from the Python reference validator; a test runs both on
-the same lines and compares.
+the same lines and compares. The loader runs it with a fast path for the lines that break nothing
+(`staged_select(fast=True)`); `tests/test_contract_fast_path.py` holds it to the reference SQL.
 """
 
 from __future__ import annotations
