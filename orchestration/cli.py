@@ -74,7 +74,7 @@ def _print_summary(layout: Layout, summary: object) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from ingestion.writer_lock import WriterBusy
+    from ingestion.lake.writer_lock import WriterBusy
     from orchestration.pipeline import run_pipeline
 
     layout = Layout.from_env(args.home).ensure()
@@ -94,7 +94,7 @@ def _open_for_sql(layout: Layout, wait_seconds: float = 30.0):  # noqa: ANN202
     alert log cannot be read; ATTACH, COPY and EXPORT cannot reach any file) and the configuration is
     locked (no SET can undo that). Extensions are never installed or loaded automatically.
     """
-    from ingestion.lake import _parquet_has_files
+    from ingestion.lake.loader import _parquet_has_files
     from orchestration.warehouse.connection import WarehouseBusy, WarehouseMissing, open_readonly
 
     no_extensions = {"autoinstall_known_extensions": False, "autoload_known_extensions": False,
@@ -224,7 +224,7 @@ def _print_table(columns: list[str], rows: list[tuple]) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from ingestion.landing import discover
+    from ingestion.lake.landing import discover
     from orchestration.pipeline import run_pipeline
 
     layout = Layout.from_env(args.home).ensure()

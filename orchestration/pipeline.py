@@ -12,9 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ingestion import lake
+from ingestion.lake import loader as lake
+from ingestion.lake.writer_lock import writer_lock
 from ingestion.layout import Layout
-from ingestion.writer_lock import writer_lock
 from orchestration.alerts.engine import evaluate
 from orchestration.alerts.model import Evaluation
 from orchestration.defs.warehouse.inputs import why_build
@@ -57,7 +57,7 @@ def run_pipeline(layout: Layout, say: Callable[[str], None] = print, *, wait: bo
                  debug: bool = False) -> PipelineSummary:
     """Load every pending load date, build the marts unless a blocking check failed, evaluate alerts.
 
-    The whole run holds the AIW_HOME writer lock (ingestion.writer_lock): a second run started meanwhile
+    The whole run holds the AIW_HOME writer lock (ingestion.lake.writer_lock): a second run started meanwhile
     waits for it, saying for whom (or, with wait=False, raises WriterBusy at once). The loader and the dbt
     asset take the same lock again inside this process, which only counts.
     """

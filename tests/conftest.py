@@ -24,7 +24,7 @@ os.environ["AIW_LANDING_QUIET_SECONDS"] = "0"
 # A fixed "today" for generated data, so tests do not depend on the calendar.
 END_DATE = dt.date(2026, 11, 20)
 NOW_MS = int(dt.datetime(2026, 11, 21, 12, tzinfo=dt.UTC).timestamp() * 1000)
-# The PII key of connections that run the contract's SQL outside the loader (ingestion.pii.set_key).
+# The PII key of connections that run the contract's SQL outside the loader (ingestion.contract.pii.set_key).
 TEST_PII_KEY = "5e" * 32
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ingestion import contract as c
+from ingestion.contract import schema as c
 from tests.pii_cases import PII_CASES
 
 NOW_MS = 1_790_000_000_000  # 2026-09-21

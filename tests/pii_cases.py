@@ -1,7 +1,7 @@
 """The one table of PII cases: every text with what the scrubber must make of it, in free text and in an id.
 
 Each row is (text, expected `scrub(text)`, expected `id_has_pii(text)`). `tests/test_pii_cases.py` runs
-every row through the Python reference (`ingestion.pii`) and through the SQL the loader runs
+every row through the Python reference (`ingestion.contract.pii`) and through the SQL the loader runs
 (`scrub_sql`, `id_has_pii_sql`, `scrub_id_sql` in DuckDB) and requires both to give exactly the expected
 result. False positives (texts that look like PII and are not) are rows like any other: their expected
 result is the text itself and `False`.

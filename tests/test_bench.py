@@ -17,7 +17,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from ingestion import contract, synthetic
+from ingestion import synthetic
+from ingestion.contract import schema as contract
 from ingestion.layout import Layout
 from orchestration.bench import runner
 

@@ -7,9 +7,9 @@ import json
 import duckdb
 import pytest
 
-from ingestion import contract as c
-from ingestion.contract_sql import staged_select
-from ingestion.pii import luhn_valid, scrub, set_key
+from ingestion.contract import schema as c
+from ingestion.contract.pii import luhn_valid, scrub, set_key
+from ingestion.contract.staging_sql import staged_select
 from tests.conftest import TEST_PII_KEY
 
 NOW_MS = 1_790_000_000_000  # 2026-09-21
@@ -107,4 +107,5 @@ def test_contract_doc_is_generated_from_the_contract():
     from pathlib import Path
 
     doc = (Path(__file__).parents[1] / "docs" / "contract.md").read_text()
-    assert c.contract_markdown() in doc, "docs/contract.md is stale: regenerate it with `python -m ingestion.contract`"
+    assert c.contract_markdown() in doc, (
+        "docs/contract.md is stale: regenerate it with `python -m ingestion.contract.schema`")

@@ -11,8 +11,8 @@ from __future__ import annotations
 import duckdb
 import pytest
 
-from ingestion import contract_sql as cs
-from ingestion.pii import set_key
+from ingestion.contract import staging_sql as cs
+from ingestion.contract.pii import set_key
 from tests.conftest import TEST_PII_KEY
 from tests.contract_corpus import NOW_MS, corpus_lines, interaction
 

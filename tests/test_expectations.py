@@ -6,7 +6,7 @@ import duckdb
 
 from expectations.runner import validate_parquet
 from expectations.suite import expectation_specs
-from ingestion import lake
+from ingestion.lake import loader as lake
 from tests.conftest import NOW_MS, event, write_landing
 
 

@@ -6,9 +6,9 @@ import json
 
 import duckdb
 
-from ingestion import contract as c
-from ingestion import lake
-from ingestion.landing import MAX_LINE_BYTES
+from ingestion.contract import schema as c
+from ingestion.lake import loader as lake
+from ingestion.lake.landing import MAX_LINE_BYTES
 from tests.conftest import NOW_MS, event, write_landing
 
 

@@ -6,7 +6,7 @@ import os
 import dagster as dg
 import duckdb
 
-from ingestion import lake
+from ingestion.lake import loader as lake
 from orchestration.definitions import defs
 from orchestration.defs.lake.checks import freshness_result
 from orchestration.defs.lake.schedules import daily_catch_up

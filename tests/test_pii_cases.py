@@ -9,7 +9,7 @@ import stat
 import duckdb
 import pytest
 
-from ingestion import pii
+from ingestion.contract import pii
 from tests.conftest import TEST_PII_KEY
 from tests.pii_cases import PII_CASES
 

@@ -3,7 +3,7 @@ forever), shows the share per source file, and an operator can accept a load wit
 
 from __future__ import annotations
 
-from ingestion import lake
+from ingestion.lake import loader as lake
 from orchestration.cli import main
 from orchestration.defs.lake.checks import contract_check_result
 from tests.conftest import NOW_MS, event, write_landing

@@ -9,7 +9,7 @@ import duckdb
 
 from expectations import runner
 from expectations.runner import validate_parquet, warm_gx_process
-from ingestion import lake
+from ingestion.lake import loader as lake
 from orchestration.defs.warehouse.warm_dbt import REAL_DBT, warm_dbt
 from tests.conftest import NOW_MS, event, write_landing
 

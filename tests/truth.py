@@ -15,7 +15,7 @@ from typing import Any
 
 from genai_prices import Usage, calc_price
 
-from ingestion.quality import producer_quality
+from ingestion.contract.quality import producer_quality
 from ingestion.synthetic import CACHE_HIT_COST_RATIO, MODELS
 
 SESSION_BUDGET = 0.50

@@ -24,7 +24,7 @@ import orjson
 import pyarrow as pa
 
 from ingestion.adapters import otlp, otlp_sql, posthog, posthog_sql
-from ingestion.landing import lines_sql
+from ingestion.lake.landing import lines_sql
 
 ADAPTED_SOURCES = ("otlp", "posthog")
 

@@ -14,9 +14,9 @@ import duckdb
 import orjson
 import pyarrow as pa
 
-from ingestion import pii
 from ingestion.adapters import otlp, posthog, reader
-from ingestion.contract_sql import staged_select
+from ingestion.contract import pii
+from ingestion.contract.staging_sql import staged_select
 from tests.conftest import NOW_MS, TEST_PII_KEY
 
 ENGINES = ("sql", "python")

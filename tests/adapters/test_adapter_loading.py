@@ -9,9 +9,9 @@ import json
 import duckdb
 import orjson
 
-from ingestion import lake
 from ingestion.adapters import reader
 from ingestion.collector.payload import parse_otlp_traces
+from ingestion.lake import loader as lake
 from tests.adapters.test_otlp_mapping import CHAT, TRACE, span, traces
 from tests.adapters.test_posthog_mapping import generation
 from tests.conftest import NOW_MS, event, write_landing

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from ingestion import pii
 from ingestion.adapters import otlp
+from ingestion.contract import pii
 from tests.adapters.engines import ENGINES, records
 from tests.conftest import NOW_MS, TEST_PII_KEY
 

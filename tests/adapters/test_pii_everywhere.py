@@ -57,7 +57,7 @@ def as_text(rows: list[tuple]) -> str:
 
 
 def luhn_completed(prefix: str) -> str:
-    """`prefix` plus the check digit that makes it pass Luhn (written here, not taken from ingestion.pii)."""
+    """`prefix` plus the check digit that makes it pass Luhn (written here, not taken from ingestion.contract.pii)."""
     digits = [int(ch) for ch in prefix + "0"]
     total = sum(d if i % 2 == 0 else (2 * d if 2 * d < 10 else 2 * d - 9) for i, d in enumerate(reversed(digits)))
     return prefix + str((10 - total % 10) % 10)

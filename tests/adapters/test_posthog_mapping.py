@@ -12,8 +12,8 @@ from typing import Any
 import orjson
 import pytest
 
-from ingestion import pii
 from ingestion.adapters import posthog as ph
+from ingestion.contract import pii
 from tests.adapters.engines import ENGINES, records
 from tests.conftest import NOW_MS, TEST_PII_KEY
 

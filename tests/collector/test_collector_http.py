@@ -12,7 +12,7 @@ from pathlib import Path
 
 import orjson
 
-from ingestion.landing import discover
+from ingestion.lake.landing import discover
 from ingestion.layout import Layout
 
 from .conftest import REPO, Collector, landed_lines, temp_files

@@ -13,7 +13,7 @@ import duckdb
 import orjson
 import pytest
 
-from ingestion.lake import pending_load_dates
+from ingestion.lake.loader import pending_load_dates
 from ingestion.layout import Layout
 from ingestion.synthetic import Options, generate
 from orchestration.cli import main

@@ -10,7 +10,7 @@ from pathlib import Path
 import orjson
 
 from ingestion.collector.storage import LandingWriter, recover_leftovers
-from ingestion.landing import discover
+from ingestion.lake.landing import discover
 from ingestion.layout import Layout
 
 

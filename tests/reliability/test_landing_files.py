@@ -13,8 +13,9 @@ import os
 
 import pytest
 
-from ingestion import contract as c
-from ingestion import lake, landing
+from ingestion.contract import schema as c
+from ingestion.lake import landing
+from ingestion.lake import loader as lake
 from tests.conftest import NOW_MS, event, write_landing
 from tests.reliability.conftest import lake_rows, manifest_rows
 

@@ -7,7 +7,7 @@ import random
 
 import duckdb
 
-from ingestion import pii
+from ingestion.contract import pii
 from tests.conftest import TEST_PII_KEY
 from tests.pii_cases import PII_CASES
 

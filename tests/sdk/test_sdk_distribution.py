@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from genai_prices import Usage, calc_price
 
-from ingestion.contract import validate_record
+from ingestion.contract.schema import validate_record
 from ingestion.sdk.events import now_ms
 from tests.sdk.sdk_doc import REPO, landed, python_blocks
 
@@ -96,7 +96,7 @@ def test_the_wheel_ships_the_repository_files_and_few_dependencies(wheel):
     loaded = json.loads(run([sys.executable, "-c", WHERE_FROM], cwd=REPO))
     imported = {Path(f).relative_to(REPO).as_posix() for f in loaded.values() if f}
     assert sorted(imported) == sorted(modules), "ingestion/pyproject.toml's only-include is out of step"
-    assert "ingestion/contract.py" in modules
+    assert "ingestion/contract/schema.py" in modules
     requires = [line.split(":", 1)[1].strip() for line in metadata.splitlines() if line.startswith("Requires-Dist:")]
     core = [r for r in requires if "extra ==" not in r]
     assert len(core) <= MAX_RUNTIME_DEPENDENCIES, core
@@ -128,7 +128,7 @@ def test_a_fresh_venv_runs_the_docs_without_the_warehouse(wheel, tmp_path, fake_
 
     # Every ingestion module the SDK loads comes from the venv, none from this checkout.
     where = json.loads(venv.run_code(WHERE_FROM, tmp_path))
-    assert "ingestion.contract" in where and "ingestion.sdk.openai_instrument" in where
+    assert "ingestion.contract.schema" in where and "ingestion.sdk.openai_instrument" in where
     assert all(Path(f).is_relative_to(venv.site) for f in where.values() if f), where
 
     quickstart, with_openai = python_blocks()

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ingestion.contract import validate_record
+from ingestion.contract.schema import validate_record
 from ingestion.sdk.events import now_ms
 from tests.sdk.sdk_doc import DOC, landed, python_blocks
 

@@ -9,8 +9,9 @@ import random
 import pytest
 from genai_prices import Usage, calc_price
 
-from ingestion import quality, synthetic
-from ingestion.contract import validate_record
+from ingestion import synthetic
+from ingestion.contract import quality
+from ingestion.contract.schema import validate_record
 from ingestion.sdk import BatchEmitter, estimate_cost_usd, record_feedback, track_interaction
 from ingestion.sdk.events import text_hash
 from ingestion.sdk.tracking import usage_tokens

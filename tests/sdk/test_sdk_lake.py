@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import duckdb
 
-from ingestion.lake import load_partition, pending_load_dates
+from ingestion.lake.loader import load_partition, pending_load_dates
 from ingestion.layout import Layout
 from ingestion.sdk import BatchEmitter, LandingTransport, record_feedback, track_interaction
 from ingestion.sdk.spill import SpillDir

@@ -7,7 +7,7 @@ import asyncio
 import openai
 import pytest
 
-from ingestion.contract import validate_record
+from ingestion.contract.schema import validate_record
 from ingestion.sdk import BatchEmitter, StreamTracker, instrument_openai, tracking_context
 from ingestion.sdk.events import now_ms, text_hash
 from tests.sdk.conftest import FakeOpenAI, MemoryTransport

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from ingestion.contract import validate_record
+from ingestion.contract.schema import validate_record
 from ingestion.sdk import BatchEmitter, StreamTracker
 from ingestion.sdk.events import now_ms
 from tests.sdk.conftest import MemoryTransport

@@ -7,7 +7,7 @@ import datetime as dt
 import orjson
 import pytest
 
-from ingestion.landing import discover, is_landing_name
+from ingestion.lake.landing import discover, is_landing_name
 from ingestion.layout import Layout
 from ingestion.sdk import BatchEmitter, HttpTransport, LandingTransport, TransportError
 

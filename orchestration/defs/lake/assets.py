@@ -5,9 +5,9 @@ import time
 
 import dagster as dg
 
-from ingestion import lake
+from ingestion.lake import loader as lake
+from ingestion.lake.writer_lock import writer_lock
 from ingestion.layout import Layout
-from ingestion.writer_lock import writer_lock
 from orchestration.defs.lake.checks import CONTRACT_CHECK, contract_check_result
 from orchestration.metadata import load_summary_md
 from orchestration.names import LAKE_FEEDBACK, LAKE_INTERACTIONS, LOAD_LAKE

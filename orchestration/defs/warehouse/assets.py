@@ -9,8 +9,8 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
 
+from ingestion.lake.writer_lock import writer_lock
 from ingestion.prices import lake_directory, resolve_lake_models
-from ingestion.writer_lock import writer_lock
 from orchestration.defs.warehouse.inputs import build_inputs, forget_build, record_build
 from orchestration.defs.warehouse.project import dbt_project, ensure_manifest, finish_invocation
 from orchestration.defs.warehouse.upgrade import needs_full_refresh, record_format

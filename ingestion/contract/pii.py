@@ -290,7 +290,8 @@ def _scrub_id_body(expr: str) -> str:
     key = f"getvariable('{KEY_VARIABLE}')"
     # The missing-key error is a branch of its own: nested inside sha256() DuckDB folds it to NULL.
     return (f"(case when not {id_has_pii_sql(expr)} then {expr} "
-            f"when {key} is null then error('the PII key is not set on this connection (ingestion.pii.set_key)') "
+            f"when {key} is null "
+            f"then error('the PII key is not set on this connection (ingestion.contract.pii.set_key)') "
             f"else 'pii_' || left(sha256({key} || {expr}), 32) end)")
 
 

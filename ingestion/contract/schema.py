@@ -1,7 +1,7 @@
 """The event contract: the one definition of what a valid record is.
 
 Everything that enforces or describes the contract is generated from the tables in this module:
-the loader's SQL (`ingestion.contract_sql`), the Great Expectations suite (`expectations.suite`),
+the loader's SQL (`ingestion.contract.staging_sql`), the Great Expectations suite (`expectations.suite`),
 the pure-Python validator used by the SDK and tests (`validate_record`), and the docs table
 (`contract_markdown`). Change a rule here and all of them change together.
 

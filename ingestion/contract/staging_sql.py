@@ -3,17 +3,17 @@
 `staged_select()` turns a relation of raw lines `(file_idx, line_no, line)` into one row per
 line (blank lines get record_type 'blank') with every contract field typed (NULL when absent,
 null or of the wrong JSON type)
-and `rules`, the list of contract rules the line breaks, in the order `ingestion.contract`
+and `rules`, the list of contract rules the line breaks, in the order `ingestion.contract.schema`
 checks them (the first one is the reason shown to people). It is generated from the tables in
-`ingestion.contract`, so it cannot drift from the Python reference validator; a test runs both on
+`ingestion.contract.schema`, so it cannot drift from the Python reference validator; a test runs both on
 the same lines and compares. The loader runs it with a fast path for the lines that break nothing
 (`staged_select(fast=True)`); `tests/test_contract_fast_path.py` holds it to the reference SQL.
 """
 
 from __future__ import annotations
 
-from ingestion import contract as c
-from ingestion.pii import ID_FIELDS, PREFILTER, scrub_id_sql, scrub_sql
+from ingestion.contract import schema as c
+from ingestion.contract.pii import ID_FIELDS, PREFILTER, scrub_id_sql, scrub_sql
 from ingestion.sql import quote
 
 # Fields whose value is one of a fixed set: no free text, nothing to scrub unless it is outside the set.
@@ -242,7 +242,7 @@ def staged_select(lines_relation: str, now_ms: int, passthrough: tuple[str, ...]
             default = str(f.default).lower() if isinstance(f.default, bool) else repr(f.default)
             col = f"coalesce({col}, {default})"
         if f.name in ID_FIELDS:
-            # A placeholder would merge ids: an id holding PII becomes a keyed hash of itself (ingestion.pii).
+            # A placeholder would merge ids: an id holding PII becomes a keyed hash of itself (ingestion.contract.pii).
             col = scrubbed(id_inputs, col, "scrubbed_ids")
         elif f.kind == "string" and f.name not in _ENUM_FIELDS:
             col = scrubbed(free_inputs, col, "scrubbed_text")

@@ -6,7 +6,7 @@ Guarantees (README, "Guarantees"):
   where the last load stopped), the sha256 of the file's bytes below size_bytes (so a grown file is told
   from a rewritten one) and the counts; a file that cannot be read or whose loaded bytes changed is a
   manifest row with status 'rejected' and the reason, and the other files load;
-- one writer at a time: a load holds the AIW_HOME writer lock (`ingestion.writer_lock`);
+- one writer at a time: a load holds the AIW_HOME writer lock (`ingestion.lake.writer_lock`);
 - per file, lines = accepted + quarantined + exact duplicates dropped + skipped (blank lines aside), where
   "lines" counts records read: for native files one per non-blank line (or JSON-array element); for
   otlp files one per span (plus one per source line that is not a TracesData object); for posthog files
@@ -46,11 +46,13 @@ from pathlib import Path
 
 import duckdb
 
-from ingestion import contract as c
-from ingestion import landing, pii
 from ingestion.adapters.reader import ADAPTED_SOURCES, adapted_relation
-from ingestion.contract_sql import all_fields, staged_select
-from ingestion.landing import (
+from ingestion.contract import pii
+from ingestion.contract import schema as c
+from ingestion.contract.pii import scrub_sql
+from ingestion.contract.staging_sql import all_fields, staged_select
+from ingestion.lake import landing
+from ingestion.lake.landing import (
     ChangedFile,
     LandingFile,
     Segment,
@@ -62,11 +64,10 @@ from ingestion.landing import (
     quiet_seconds,
     starts_with_array,
 )
+from ingestion.lake.writer_lock import writer_lock
 from ingestion.layout import SOURCES, Layout
-from ingestion.pii import scrub_sql
 from ingestion.settings import duckdb_memory_limit
 from ingestion.sql import quote_path
-from ingestion.writer_lock import writer_lock
 
 NATIVE_SOURCES = ("native",)
 ALL_SOURCES = SOURCES
@@ -165,7 +166,7 @@ def connect(layout: Layout, memory_limit: str | None = None) -> duckdb.DuckDBPyC
     con.execute("set preserve_insertion_order = false")
     # The adapters read times written without an offset as UTC (docs/adapters.md).
     con.execute("set TimeZone = 'UTC'")
-    # The contract's SQL replaces ids holding PII by a hash keyed with this AIW_HOME's key (ingestion.pii).
+    # The contract's SQL replaces ids holding PII by a hash keyed with this AIW_HOME's key (ingestion.contract.pii).
     pii.set_key(con, pii.load_key(layout.home))
     return con
 
