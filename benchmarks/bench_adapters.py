@@ -1,7 +1,7 @@
 """Throughput of the OTLP and PostHog adapters: records per second, side by side with the Python reference.
 
 Writes `--records` synthetic records per format to a temporary AIW_HOME, shaped like what the real clients
-send (tests/adapters/produce.py): OTLP lines of `--spans-per-line` chat spans with content attributes (which
+send (tests/ingestion/adapters/produce.py): OTLP lines of `--spans-per-line` chat spans with content attributes (which
 the adapter must hash and drop) plus one non-model span per line; PostHog `$ai_generation` events with
 `$ai_input` / `$ai_output_choices` and ~20 other properties, plus one `$pageview` in ten. Then measures,
 `--repeat` times each (the median is printed; these machines are noisy):

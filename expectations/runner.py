@@ -5,7 +5,7 @@ fresh connection per metric and closes it before fetching, and closing a DuckDB 
 the pending result, so every metric silently fails. GX keeps one persisted connection for a few
 dialects; we add DuckDB to that list for the duration of a validation, then release the
 connection and dispose the engine so no file handle or lock outlives the run. GX is pinned to
-1.24.x for this; `tests/test_expectations.py` fails loudly if the fix stops working.
+1.24.x for this; `tests/expectations/test_suite.py` fails loudly if the fix stops working.
 """
 
 from __future__ import annotations

@@ -12,6 +12,8 @@ import pytest
 
 from ingestion.layout import Layout
 
+# The harness itself, before any test module is imported: these hold for the whole test process (GX reads
+# its analytics flag at import). Tests change the environment only through monkeypatch, which restores it.
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DAGSTER_HOME", "")  # never pick up a developer's instance in tests
 os.environ.pop("DAGSTER_HOME", None)

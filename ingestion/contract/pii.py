@@ -2,7 +2,7 @@
 
 Defence in depth: producers should never send PII, but every string field is checked before it reaches the
 lake anyway. The same detectors run in Python (SDK, reference adapters, tests) and, as DuckDB SQL (RE2
-`regexp_replace` / `regexp_extract_all`), inside the loader; `tests/pii_cases.py` is one table of texts
+`regexp_replace` / `regexp_extract_all`), inside the loader; `tests/builders/pii_cases.py` is one table of texts
 with the expected result that both engines must produce, false positives included.
 
 Two treatments, by field:

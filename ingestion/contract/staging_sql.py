@@ -7,7 +7,7 @@ and `rules`, the list of contract rules the line breaks, in the order `ingestion
 checks them (the first one is the reason shown to people). It is generated from the tables in
 `ingestion.contract.schema`, so it cannot drift from the Python reference validator; a test runs both on
 the same lines and compares. The loader runs it with a fast path for the lines that break nothing
-(`staged_select(fast=True)`); `tests/test_contract_fast_path.py` holds it to the reference SQL.
+(`staged_select(fast=True)`); `tests/ingestion/contract/test_staging_sql_fast_path.py` holds it to the reference SQL.
 """
 
 from __future__ import annotations
@@ -208,8 +208,8 @@ def staged_select(lines_relation: str, now_ms: int, passthrough: tuple[str, ...]
     or something the PII pre-filter catches, take the reference path: the fields' JSON texts (a second
     parse), the list of broken rules and the scrubber. Every expression of the reference
     sits behind a CASE on that boolean, and DuckDB evaluates a CASE branch only for the rows that take
-    it. `fast=False` is the reference alone; `tests/test_contract_fast_path.py` checks that both give the
-    same rows on a hostile corpus.
+    it. `fast=False` is the reference alone; tests/ingestion/contract/test_staging_sql_fast_path.py checks
+    that both give the same rows on a hostile corpus.
     """
     extra = "".join(f"{col}, " for col in passthrough)
     fields = all_fields()

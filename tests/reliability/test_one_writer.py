@@ -16,9 +16,9 @@ import pytest
 from ingestion.lake.writer_lock import WriterBusy, writer_lock
 from ingestion.layout import Layout
 from tests.conftest import NOW_MS, event, write_landing
+from tests.paths import REPO
 from tests.reliability.conftest import lake_rows, manifest_rows
 
-REPO = Path(__file__).resolve().parents[2]
 AIW = Path(sys.executable).parent / "aiw"
 
 

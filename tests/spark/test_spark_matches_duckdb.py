@@ -29,11 +29,11 @@ from ingestion import synthetic
 from ingestion.layout import Layout
 from orchestration.cli import main
 from tests.conftest import END_DATE, event, write_landing
+from tests.paths import REPO
 from tests.spark.compare import compare_exports
 
 pytestmark = pytest.mark.spark
 
-REPO = Path(__file__).resolve().parents[2]
 PROJECT = REPO / "dbt_project"
 DBT = str(Path(sys.executable).parent / "dbt")
 EVENTS = 5_000

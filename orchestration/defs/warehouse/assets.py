@@ -73,7 +73,7 @@ def warehouse_models_asset() -> dg.AssetsDefinition:
         """`dbt build` of the selected models against $AIW_HOME/warehouse.duckdb.
 
         The formula unit tests are code tests, not data checks: they run in the test suite
-        (tests/test_dbt_unit.py), not on every data run.
+        (tests/dbt_project/test_dbt_unit.py), not on every data run.
         """
         layout = settings.layout()
         # Hold the materializations until dbt has exited: only then can this process open the warehouse
