@@ -37,17 +37,15 @@ def _print_summary(layout: Layout, summary: object) -> None:
     from orchestration.pipeline import PipelineSummary
 
     assert isinstance(summary, PipelineSummary)
-    s = summary
-    lines = s.total("lines")
+    s, n = summary, summary.counts
     _say("")
     _say("summary")
-    _say(f"  files loaded        {s.total('files_loaded')}")
-    _say(f"  lines landed        {lines}")
-    _say(f"  rows accepted       {s.total('accepted')}")
-    _say(f"  rows quarantined    {s.total('quarantined')}"
-         + (f" ({s.total('quarantined') / lines:.2%})" if lines else ""))
-    _say(f"  duplicates dropped  {s.total('duplicates_dropped')}")
-    _say(f"  skipped (not AI)    {s.total('skipped')}")
+    _say(f"  files loaded        {n.files_loaded}")
+    _say(f"  lines landed        {n.lines}")
+    _say(f"  rows accepted       {n.accepted}")
+    _say(f"  rows quarantined    {n.quarantined}" + (f" ({n.quarantined / n.lines:.2%})" if n.lines else ""))
+    _say(f"  duplicates dropped  {n.duplicates_dropped}")
+    _say(f"  skipped (not AI)    {n.skipped}")
     if s.dbt_ok:
         from orchestration.warehouse import findings
         from orchestration.warehouse.connection import try_open_readonly

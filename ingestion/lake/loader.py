@@ -40,7 +40,7 @@ import time
 import uuid
 import zlib
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -108,6 +108,45 @@ class FileResult:
     def reconciles(self) -> bool:
         return self.lines == (self.accepted + self.feedback_accepted + self.quarantined + self.duplicates
                               + self.skipped)
+
+
+@dataclass(frozen=True)
+class LoadCounts:
+    """What one or more loads did, in numbers: the figures `aiw run` prints and the lake asset records.
+
+    The lake asset hands them to Dagster as materialization metadata (`as_metadata`, one entry per field)
+    and `aiw run`, which drives that asset, reads them back with `from_metadata`: the field names are the
+    only keys, so neither side spells one.
+    """
+
+    files_loaded: int = 0
+    files_rejected: int = 0
+    lines: int = 0
+    accepted: int = 0  # interaction rows
+    feedback_accepted: int = 0
+    quarantined: int = 0
+    duplicates_dropped: int = 0
+    skipped: int = 0
+
+    @classmethod
+    def of(cls, files: list[FileResult], files_rejected: int = 0) -> LoadCounts:
+        return cls(files_loaded=len(files), files_rejected=files_rejected,
+                   lines=sum(f.lines for f in files), accepted=sum(f.accepted for f in files),
+                   feedback_accepted=sum(f.feedback_accepted for f in files),
+                   quarantined=sum(f.quarantined for f in files), duplicates_dropped=sum(f.duplicates for f in files),
+                   skipped=sum(f.skipped for f in files))
+
+    def as_metadata(self) -> dict[str, int]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_metadata(cls, metadata: Mapping[str, object]) -> LoadCounts:
+        """The counts in a lake materialization's metadata (values plain or Dagster metadata values)."""
+        return cls(**{f.name: int(getattr(metadata[f.name], "value", metadata[f.name]) or 0)
+                      for f in dataclasses.fields(cls) if f.name in metadata})
+
+    def __add__(self, other: LoadCounts) -> LoadCounts:
+        return LoadCounts(**{f.name: getattr(self, f.name) + getattr(other, f.name) for f in dataclasses.fields(self)})
 
 
 @dataclass

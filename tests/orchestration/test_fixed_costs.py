@@ -62,7 +62,7 @@ def test_a_new_lake_load_builds(built_home):
     layout, rows = built_home
     write_landing(layout, "late.ndjson", [event(20_001), event(20_002)], load_date=END_DATE.isoformat())
     summary, built = _run(layout)
-    assert built and summary.total("accepted") == 2
+    assert built and summary.counts.accepted == 2
     # Built by the dbt process started at the beginning of the run (warm_dbt.py), with the new rows.
     assert summary.dbt_warm_start
     assert _fact_rows(layout) == rows + 2
