@@ -87,7 +87,7 @@ def test_fact_tests_read_new_rows_and_still_catch_every_break(tmp_path):
     execute(warehouse, "update marts.mart_feature_quality_daily set error_rate = 1.5 "
                        "where event_date = (select min(event_date) from marts.mart_feature_quality_daily)")
     execute(warehouse, "update main.model_prices set request_usd = null where provider_id = 'openai'")
-    several = failing(dbt_test_fct(layout.home, target, "mart_feature_quality_daily int_model_prices"))
+    several = failing(dbt_test_fct(layout.home, target, "mart_feature_quality_daily int_catalogue_prices__listed"))
     assert [name.split("_")[:2] for name in several] == [["columns", "in"], ["columns", "not"]], several
 
     # `--full-refresh` rewrites every row, and its tests read them all: no filter in the compiled tests.

@@ -44,7 +44,7 @@ def with_mart_metadata(events: list[Any], warehouse: Path, context: dg.AssetExec
 
 
 class WarehouseTranslator(DagsterDbtTranslator):
-    """Asset groups follow the dbt folders (staging, intermediate, marts)."""
+    """Asset groups follow the dbt folders (staging, intermediate, marts, audit)."""
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
         fqn = dbt_resource_props.get("fqn", [])

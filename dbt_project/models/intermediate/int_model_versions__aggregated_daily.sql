@@ -1,12 +1,4 @@
-{{
-    config(
-        materialized='incremental',
-        unique_key='event_date',
-        incremental_strategy=replace_rows_strategy(),
-        partition_by='event_date',
-        on_schema_change='append_new_columns'
-    )
-}}
+{{ config(materialized='incremental', unique_key='event_date', partition_by='event_date') }}
 -- Sufficient statistics per model version and day (counts, sums, sums of squares), so mart_model_drift
 -- can pool any window and run its tests without going back to the interactions.
 with interactions as (

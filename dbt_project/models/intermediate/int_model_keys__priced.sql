@@ -2,7 +2,7 @@
 -- A table, not a view: built from the few distinct model keys, it keeps fct_ai_interactions' plan small
 -- (inlined as CTEs there, Spark's planner ran out of heap) and the per-event join to one small relation.
 --
--- The price of every model key seen in the lake (int_model_resolution), as non-overlapping cells: one
+-- The price of every model key seen in the lake (int_model_keys__resolved), as non-overlapping cells: one
 -- row per key, date piece, UTC time-of-day window and prompt-size tier. The cells of a key cover every
 -- date, second and prompt size, so each event joins exactly one cell. Over a date piece where one of
 -- your overrides applies, its rates replace genai-prices' in every cell (all times of day and tiers).
@@ -16,7 +16,7 @@ with resolved_keys as (
         price_provider_id,
         model_ref,
         unresolved_reason
-    from {{ ref('int_model_resolution') }}
+    from {{ ref('int_model_keys__resolved') }}
 
 ),
 
@@ -39,7 +39,7 @@ key_overrides as (
           - length(o.match_value) * 10
           + case when o.provider_id = lower(k.provider) then 0 else 1 end as rule_rank
     from resolved_keys as k
-    inner join {{ ref('int_price_overrides') }} as o
+    inner join {{ ref('int_price_overrides__normalised') }} as o
         on (o.match_type = 'equals'
               and o.match_value in (lower(k.model_id), lower(concat(k.model_id, '-', k.model_version))))
         or (o.match_type = 'starts_with'
@@ -69,7 +69,7 @@ key_table_prices as (
         p.reasoning_usd_per_mtok,
         p.request_usd
     from resolved_keys as k
-    inner join {{ ref('int_model_prices') }} as p
+    inner join {{ ref('int_catalogue_prices__listed') }} as p
         on p.provider_id = k.price_provider_id
        and p.model_ref = k.model_ref
 
