@@ -9,9 +9,7 @@ with resolved_keys as (
     select
         model_id,
         model_version,
-        provider,
-        price_provider_id,
-        model_ref
+        provider
     from {{ ref('int_model_keys__resolved') }}
 
 ),
@@ -48,16 +46,8 @@ key_overrides as (
 key_table_periods as (
 
     -- The date periods of genai-prices' rows for the model each key resolved to.
-    select distinct
-        k.model_id,
-        k.model_version,
-        k.provider,
-        p.valid_from,
-        p.valid_to
-    from resolved_keys as k
-    inner join {{ ref('int_catalogue_prices__listed') }} as p
-        on p.provider_id = k.price_provider_id
-       and p.model_ref = k.model_ref
+    select distinct model_id, model_version, provider, valid_from, valid_to
+    from {{ ref('int_model_keys__catalogue_prices') }}
 
 ),
 
@@ -113,9 +103,7 @@ period_overrides as (
         o.request_usd
     from key_periods as p
     inner join key_overrides as o
-        on o.model_id = p.model_id
-       and o.model_version = p.model_version
-       and o.provider is not distinct from p.provider
+        on {{ same_model_key('o', 'p') }}
        and o.valid_from <= p.period_start
        and o.valid_to >= p.period_end
     where p.period_end is not null
@@ -140,9 +128,7 @@ final as (
         o.request_usd as override_request_usd
     from key_periods as p
     left join period_overrides as o
-        on o.model_id = p.model_id
-       and o.model_version = p.model_version
-       and o.provider is not distinct from p.provider
+        on {{ same_model_key('o', 'p') }}
        and o.period_start = p.period_start
     where p.period_end is not null
 

@@ -14,7 +14,6 @@ with resolved_keys as (
         model_version,
         provider,
         resolved_provider_id,
-        price_provider_id,
         model_ref,
         unresolved_reason
     from {{ ref('int_model_keys__resolved') }}
@@ -23,27 +22,7 @@ with resolved_keys as (
 
 key_table_prices as (
 
-    -- The genai-prices rows of the model each key resolved to (a few per key: periods, windows, tiers).
-    select
-        k.model_id,
-        k.model_version,
-        k.provider,
-        p.valid_from,
-        p.valid_to,
-        p.utc_second_from,
-        p.utc_second_to,
-        p.prompt_tokens_from,
-        p.prompt_tokens_to,
-        p.input_usd_per_mtok,
-        p.cache_read_usd_per_mtok,
-        p.cache_write_usd_per_mtok,
-        p.output_usd_per_mtok,
-        p.reasoning_usd_per_mtok,
-        p.request_usd
-    from resolved_keys as k
-    inner join {{ ref('int_catalogue_prices__listed') }} as p
-        on p.provider_id = k.price_provider_id
-       and p.model_ref = k.model_ref
+    select * from {{ ref('int_model_keys__catalogue_prices') }}
 
 ),
 
@@ -83,9 +62,7 @@ cells as (
              when t.model_id is not null then 'price_table' end as price_source
     from periods as p
     left join key_table_prices as t
-        on t.model_id = p.model_id
-       and t.model_version = p.model_version
-       and t.provider is not distinct from p.provider
+        on {{ same_model_key('t', 'p') }}
        and t.valid_from <= p.period_start
        and t.valid_to >= p.period_end
 
@@ -100,9 +77,7 @@ final as (
         k.unresolved_reason
     from cells as c
     inner join resolved_keys as k
-        on k.model_id = c.model_id
-       and k.model_version = c.model_version
-       and k.provider is not distinct from c.provider
+        on {{ same_model_key('k', 'c') }}
 
 )
 
