@@ -1,9 +1,11 @@
-"""Throughput of the OTLP and PostHog adapters: records per second, side by side with the Python reference.
+"""Throughput of the source adapters: records per second, side by side with the Python reference.
 
 Writes `--records` synthetic records per format to a temporary AIW_HOME, shaped like what the real clients
 send (tests/adapters/produce.py): OTLP lines of `--spans-per-line` chat spans with content attributes (which
 the adapter must hash and drop) plus one non-model span per line; PostHog `$ai_generation` events with
-`$ai_input` / `$ai_output_choices` and ~20 other properties, plus one `$pageview` in ten. Then measures,
+`$ai_input` / `$ai_output_choices` and ~20 other properties, plus one `$pageview` in ten; LiteLLM standard
+logging payloads with every key litellm 1.110 writes (about 14 kB each, as the real ones: 9 kB of it the
+price-map entry, then the metadata's null keys, messages and response), plus one image generation in ten. Then measures,
 `--repeat` times each (the median is printed; these machines are noisy):
 - adapter: landing file -> canonical JSON lines, as the loader runs it (DuckDB SQL, every core);
 - reference: the same with the Python reference mappers (one core: parse, map, scrub, serialize);
@@ -14,6 +16,7 @@ Records counts every span/event read, skipped ones included.
     python benchmarks/bench_adapters.py                    # 500k records per format, with content
     python benchmarks/bench_adapters.py --no-content       # OTel's default; PostHog's privacy mode
     python benchmarks/bench_adapters.py --records 100000 --json
+    python benchmarks/bench_adapters.py --formats litellm  # some formats only
 """
 
 from __future__ import annotations
@@ -34,8 +37,7 @@ import orjson
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ingestion import lake  # noqa: E402
-from ingestion.adapters import otlp, posthog  # noqa: E402
-from ingestion.adapters.reader import adapted_relation, options_for  # noqa: E402
+from ingestion.adapters.reader import ADAPTED_SOURCES, adapted_relation, adapter_for, options_for  # noqa: E402
 from ingestion.layout import Layout  # noqa: E402
 
 DAY = "2026-11-20"
@@ -115,6 +117,80 @@ def posthog_file(path: Path, records: int, rng: random.Random, content: bool = T
     return records
 
 
+# The keys of a real payload's metadata and price-map entry (tests/adapters/produce_gateways.py captures
+# them): mostly null, but each is parsed and carried, so a benchmark without them would flatter the adapter.
+_METADATA_NULLS = ("user_api_key_hash", "user_api_key_alias", "user_api_key_spend", "user_api_key_max_budget",
+                   "user_api_key_budget_reset_at", "user_api_key_user_spend", "user_api_key_user_max_budget",
+                   "user_api_key_team_spend", "user_api_key_team_max_budget", "user_api_key_team_id",
+                   "user_api_key_org_id", "user_api_key_org_alias", "user_api_key_project_id",
+                   "user_api_key_project_alias", "user_api_key_user_id", "user_api_key_team_alias",
+                   "user_api_key_user_email", "user_api_key_end_user_id", "user_api_key_request_route",
+                   "requester_ip_address", "user_agent", "prompt_management_metadata", "mcp_tool_call_metadata",
+                   "vector_store_request_metadata", "routing_decision", "requester_custom_headers",
+                   "cold_storage_object_key", "user_api_key_auth_metadata", "team_alias", "team_id",
+                   "kubernetes_pod_routing", "used_client_oauth_token")
+_PRICE_KEYS = tuple(f"{kind}_token_cost{tier}" for kind in (
+    "input", "output", "cache_read_input", "cache_creation_input", "input_audio", "output_audio", "input_image",
+    "output_image", "cache_read_input_audio", "cache_read_input_image", "input_video", "output_reasoning")
+    for tier in ("", "_flex", "_priority", "_batches", "_above_128k_tokens", "_above_200k_tokens",
+                 "_above_272k_tokens", "_above_200k_tokens_priority", "_above_272k_tokens_priority",
+                 "_above_272k_tokens_flex", "_ultrafast", "_balanced", "_above_272k_tokens_ultrafast"))
+
+
+def litellm_file(path: Path, records: int, rng: random.Random, content: bool = True) -> int:
+    """Write LiteLLM standard logging payloads, one per line: completions and one image generation in ten."""
+    with path.open("wb") as fh:
+        for i in range(records):
+            model, version, provider = rng.choice(MODELS)
+            start = (NOW_MS - rng.randint(0, 86_400_000)) / 1000 + rng.random()
+            latency = rng.uniform(0.2, 9.0)
+            prompt, completion, cached = rng.randint(50, 4000), rng.randint(10, 800), rng.randint(0, 40)
+            usage = {"completion_tokens": completion, "prompt_tokens": prompt, "total_tokens": prompt + completion,
+                     "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": None},
+                     "prompt_tokens_details": {"cached_tokens": cached, "audio_tokens": None}}
+            metadata = dict.fromkeys(_METADATA_NULLS) | {
+                "applied_guardrails": [], "usage_object": usage, "spend_logs_metadata": {"feature_id": "support_chat"}}
+            messages = [{"role": "user", "content": "Summarise this ticket for me please " * 4}] if content else None
+            choices = [{"finish_reason": "stop", "index": 0, "message": {
+                "content": "Here is the summary you asked for. " * 6 if content else None, "role": "assistant"}}]
+            payload = {
+                "id": f"chatcmpl-{rng.getrandbits(64):x}", "litellm_call_id": f"{rng.getrandbits(128):032x}",
+                "trace_id": f"{rng.getrandbits(128):032x}", "session_id": "",
+                "call_type": "image_generation" if i % 10 == 9 else "completion", "cache_hit": None, "stream": None,
+                "status": "success", "status_fields": {"llm_api_status": "success", "guardrail_status": "not_run"},
+                "custom_llm_provider": provider, "saved_cache_cost": 0.0, "startTime": start,
+                "endTime": start + latency, "completionStartTime": start + latency, "response_time": latency,
+                "model": model, "metadata": metadata, "cache_key": None, "cost_finalized": False,
+                "response_cost": rng.random() / 100,
+                "cost_breakdown": {"total_cost": 0.001, "input_cost": 0.0005, "output_cost": 0.0005},
+                "total_tokens": prompt + completion, "prompt_tokens": prompt, "completion_tokens": completion,
+                "request_tags": ["team:support"], "end_user": f"user-{i % 5000}", "api_base": "https://api.x.test/v1",
+                "model_group": "", "model_id": "", "requester_ip_address": None, "user_agent": None,
+                "messages": messages,
+                "response": {"id": "chatcmpl-1", "created": int(start), "model": version, "object": "chat.completion",
+                             "choices": choices, "usage": usage},
+                "model_parameters": {"user": f"user-{i % 5000}", "temperature": 0.2},
+                "hidden_params": {"model_id": None, "cache_key": None, "api_base": "https://api.x.test/v1",
+                                  "response_cost": 0.001, "litellm_overhead_time_ms": 1.5,
+                                  "litellm_model_name": f"{provider}/{model}"},
+                "model_map_information": {"model_map_key": version, "model_map_value": dict.fromkeys(_PRICE_KEYS) | {
+                    "key": version, "max_tokens": 16384, "litellm_provider": provider, "mode": "chat"}},
+                "error_str": None, "error_information": {"error_code": "", "error_class": "", "llm_provider": "",
+                                                         "traceback": "", "error_message": ""},
+                "guardrail_information": None,
+                "standard_built_in_tools_params": {"web_search_options": None, "file_search": None}}
+            fh.write(orjson.dumps(payload) + b"\n")
+    return records
+
+
+WRITERS = {
+    "otlp": lambda path, args, rng: otlp_file(path, args.records, args.spans_per_line, rng,
+                                              content=not args.no_content),
+    "posthog": lambda path, args, rng: posthog_file(path, args.records, rng, content=not args.no_content),
+    "litellm": lambda path, args, rng: litellm_file(path, args.records, rng, content=not args.no_content),
+}
+
+
 def measure_sql(path: Path, source: str) -> tuple[int, float]:
     """(records, wall seconds) for mapping one file with the loader's SQL, every canonical line materialised."""
     con = duckdb.connect(config={"memory_limit": "1GB"})
@@ -130,6 +206,7 @@ def measure_sql(path: Path, source: str) -> tuple[int, float]:
 def measure_reference(path: Path, source: str) -> tuple[int, float]:
     """(records, wall seconds) for mapping one file with the Python reference mappers on one core."""
     options = options_for(source)
+    line_records = adapter_for(source).line_records
     started = time.perf_counter()
     records = 0
     with path.open("rb") as fh:
@@ -137,9 +214,7 @@ def measure_reference(path: Path, source: str) -> tuple[int, float]:
             if not raw.strip():
                 continue
             value = orjson.loads(raw)
-            mapped = (otlp.traces_to_records(value, options) if source == "otlp"
-                      else [posthog.event_to_record(value, options)])
-            for record in mapped:
+            for record in line_records(value, options) or [None]:
                 records += 1
                 if record is not None:
                     orjson.dumps(record)
@@ -162,6 +237,8 @@ def main() -> int:
     parser.add_argument("--no-load", action="store_true", help="measure the adapters alone, not the loader")
     parser.add_argument("--no-content", action="store_true",
                         help="records without message content (OTel's default; PostHog's privacy mode)")
+    parser.add_argument("--formats", default=",".join(WRITERS),
+                        help=f"comma-separated formats to measure (default {','.join(WRITERS)})")
     parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     args = parser.parse_args()
     rng = random.Random(42)
@@ -170,12 +247,14 @@ def main() -> int:
                                   "load_average": os.getloadavg()[0]}
     with tempfile.TemporaryDirectory() as tmp:
         layout = Layout.from_env(Path(tmp) / "aiw").ensure()
-        files = {"otlp": layout.landing_dir("otlp") / DAY / "spans.jsonl",
-                 "posthog": layout.landing_dir("posthog") / DAY / "export.jsonl"}
-        for p in files.values():
+        formats = [f.strip() for f in args.formats.split(",") if f.strip()]
+        unknown = sorted(set(formats) - set(WRITERS))
+        if unknown:
+            parser.error(f"unknown formats {unknown}; adapted sources are {ADAPTED_SOURCES}")
+        files = {source: layout.landing_dir(source) / DAY / f"{source}.jsonl" for source in formats}
+        for source, p in files.items():
             p.parent.mkdir(parents=True, exist_ok=True)
-        otlp_file(files["otlp"], args.records, args.spans_per_line, rng, content=not args.no_content)
-        posthog_file(files["posthog"], args.records, rng, content=not args.no_content)
+            WRITERS[source](p, args, rng)
         for source, path in files.items():
             size = f"({path.stat().st_size / 1e6:.0f} MB)"
             records, rate, rates = _median_rate(measure_sql, path, source, args.repeat)

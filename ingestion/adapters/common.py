@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import math
 from typing import Any
 
 import orjson
@@ -68,6 +69,31 @@ def is_number(value: Any) -> bool:
 def seconds_to_ms(value: Any) -> Any:
     """Seconds -> milliseconds for numbers; anything else is returned for the contract to judge."""
     return value * 1000.0 if is_number(value) else value
+
+
+def dig(value: Any, *keys: str) -> Any:
+    """value[k1][k2]... through nested objects; None as soon as a level is missing or not an object."""
+    for key in keys:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(key)
+    return value
+
+
+def epoch_seconds_to_ms(value: Any) -> Any:
+    """Epoch seconds (a float, as Python's time.time()) -> whole epoch ms, truncated toward zero; any other
+    value, or one too large for DuckDB's BIGINT, unchanged for the contract to judge."""
+    if is_number(value) and abs(value) < 1e15:
+        return int(value * 1000.0)
+    return value
+
+
+def seconds_between_ms(start: Any, end: Any) -> float | None:
+    """(end - start) seconds -> ms when both are numbers and the result is finite; otherwise None."""
+    if is_number(start) and is_number(end):
+        ms = (end - start) * 1000.0
+        return ms if math.isfinite(ms) else None
+    return None
 
 
 def iso_to_epoch_ms(value: Any) -> Any:

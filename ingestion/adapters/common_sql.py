@@ -47,6 +47,18 @@ def seconds_to_ms(expr: str) -> str:
     return f"(case when {is_number(expr)} then ({expr}::DOUBLE * 1000)::JSON else {expr} end)"
 
 
+def epoch_seconds_to_ms(expr: str) -> str:
+    """Epoch seconds -> whole epoch ms (common.epoch_seconds_to_ms); any other value unchanged."""
+    return (f"(case when {is_number(expr)} and abs({expr}::DOUBLE) < 1e15 "
+            f"then trunc({expr}::DOUBLE * 1000)::BIGINT::JSON else {expr} end)")
+
+
+def seconds_between_ms(start: str, end: str) -> str:
+    """(end - start) seconds -> ms as DOUBLE when both are numbers and it is finite (common.seconds_between_ms)."""
+    ms = f"(({end}::DOUBLE - {start}::DOUBLE) * 1000)"
+    return f"(case when {is_number(start)} and {is_number(end)} and isfinite({ms}) then {ms} end)"
+
+
 def content_hash(expr: str) -> str:
     """md5 of message content (common.content_hash): of the string itself, or of the JSON text of other values."""
     return (f"(case when {expr} is null then null when {is_string(expr)} then to_json(md5({text(expr)})) "

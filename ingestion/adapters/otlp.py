@@ -250,3 +250,8 @@ def traces_to_records(traces: dict[str, Any], options: OtlpOptions) -> list[dict
 def is_traces_data(value: Any) -> bool:
     """The object is a TracesData / export request (has a resourceSpans list)."""
     return spelling_of(value) is not None
+
+
+def line_records(value: Any, options: OtlpOptions) -> list[dict[str, Any] | None] | None:
+    """The records of one parsed source line, a record or None (skipped) per span; None when not TracesData."""
+    return traces_to_records(value, options) if is_traces_data(value) else None

@@ -226,3 +226,8 @@ def feedback_record(event: dict[str, Any], p: dict[str, Any]) -> dict[str, Any] 
         "kind": kind,
         "rating": rating,
     }
+
+
+def line_records(value: Any, options: PosthogOptions) -> list[dict[str, Any] | None] | None:
+    """The records of one parsed source line: [record or None (skipped)]; None when it is not an event."""
+    return [event_to_record(value, options)] if is_event(value) else None

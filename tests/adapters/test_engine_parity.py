@@ -1,8 +1,8 @@
 """The loader's SQL adapters and the Python reference mappers agree, record by record.
 
-Hundreds of OTLP spans and PostHog events, each a realistic record with a few random changes (a missing
-field, a value of another type, an empty id, PII, a hostile document shape), plus lines that are not the
-format at all, go through both engines; what the contract makes of them must be identical: record type,
+Hundreds of OTLP spans, PostHog events and LiteLLM payloads, each a realistic record with a few random
+changes (a missing field, a value of another type, an empty id, PII, a hostile document shape), plus lines
+that are not the format at all, go through both engines; what the contract makes of them must be identical: record type,
 the rules broken, every typed and scrubbed field, skipped records and their positions.
 """
 
@@ -19,6 +19,8 @@ import orjson
 from ingestion.adapters import posthog as ph
 from ingestion.adapters import posthog_sql
 from tests.adapters.engines import staged
+from tests.adapters.test_litellm_mapping import START_S
+from tests.adapters.test_litellm_mapping import payload as litellm_payload
 from tests.adapters.test_otlp_mapping import CHAT, START_NS, attr, span, traces
 from tests.adapters.test_posthog_mapping import CAPTURED, feedback_event, generation
 
@@ -174,6 +176,54 @@ def posthog_lines(rng: random.Random, count: int) -> list[str]:
     return [x if isinstance(x, str) else orjson.dumps(x).decode() for x in lines]
 
 
+# Where a LiteLLM payload's values sit, as key paths: each may get an odd value or go missing.
+LITELLM_PATHS = [("litellm_call_id",), ("id",), ("session_id",), ("trace_id",), ("end_user",), ("startTime",),
+                 ("endTime",), ("completionStartTime",), ("model",), ("custom_llm_provider",), ("prompt_tokens",),
+                 ("completion_tokens",), ("response_cost",), ("cache_hit",), ("status",), ("messages",),
+                 ("response",), ("response", "model"), ("response", "choices"), ("model_map_information",),
+                 ("model_map_information", "model_map_key"), ("model_parameters", "user"), ("metadata",),
+                 ("metadata", "usage_object"), ("metadata", "usage_object", "prompt_tokens_details"),
+                 ("metadata", "usage_object", "prompt_tokens_details", "cached_tokens"),
+                 ("metadata", "requester_metadata", "feature_id"), ("metadata", "user_api_key_end_user_id")]
+
+
+def litellm_line(rng: random.Random, i: int) -> dict[str, Any]:
+    p = litellm_payload(litellm_call_id=f"call-{i}")
+    if rng.random() < 0.3:
+        p["metadata"]["usage_object"] = {"prompt_tokens": 120, "cache_read_input_tokens": 60,
+                                         "cache_creation_input_tokens": rng.choice([10, None, "5"])}
+    if rng.random() < 0.2:
+        p["metadata"]["spend_logs_metadata"] = {"feature_id": rng.choice(["spend-feature", None, ""])}
+    for _ in range(rng.randint(0, 3)):
+        path = rng.choice(LITELLM_PATHS)
+        parent = p
+        for key in path[:-1]:
+            parent = parent.get(key) if isinstance(parent, dict) else None
+        if not isinstance(parent, dict):
+            continue
+        roll = rng.random()
+        if roll < 0.2:
+            parent.pop(path[-1], None)
+        elif roll < 0.3 and path[-1] in ("startTime", "endTime", "completionStartTime"):
+            parent[path[-1]] = rng.choice([START_S, START_S + 1e9, 1e300, -1.5, 0, int(START_S), 1e14])
+        else:
+            parent[path[-1]] = rng.choice(ODD_VALUES + [{"model": "m", "choices": None}, {"output": ["o"]}, []])
+    roll = rng.random()
+    if roll < 0.1:
+        p["call_type"] = rng.choice(["image_generation", "moderation", "aresponses", "", "pass_through_endpoint"])
+    elif roll < 0.15:
+        p["cache_hit"] = rng.choice([True, "true", 1])
+    elif roll < 0.2:
+        p["status"] = rng.choice(["failure", "FAILURE", None])
+    return p
+
+
+def litellm_lines(rng: random.Random, count: int) -> list[str]:
+    lines: list[Any] = [litellm_line(rng, i) for i in range(count)] + NOT_THE_FORMAT + ['{"call_type": 5}']
+    rng.shuffle(lines)
+    return [x if isinstance(x, str) else orjson.dumps(x).decode() for x in lines]
+
+
 def _differences(source: str, lines: list[str]) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
     sql, python = staged(source, lines, "sql"), staged(source, lines, "python")
     assert [(r["line_no"], r["record_no"]) for r in sql] == [(r["line_no"], r["record_no"]) for r in python]
@@ -192,17 +242,24 @@ def test_posthog_engines_agree_on_every_record():
     assert _differences("posthog", lines) == []
 
 
+def test_litellm_engines_agree_on_every_record():
+    lines = litellm_lines(random.Random(13), 600)
+    assert _differences("litellm", lines) == []
+
+
 def test_the_generated_cases_cover_what_they_should():
     # Guard against a generator that drifts into only easy cases: both outcomes and every line kind occur.
     otlp = staged("otlp", otlp_lines(random.Random(11), 250), "sql")
     posthog = staged("posthog", posthog_lines(random.Random(12), 600), "sql")
-    for rows in (otlp, posthog):
+    litellm = staged("litellm", litellm_lines(random.Random(13), 600), "sql")
+    for rows in (otlp, posthog, litellm):
         kinds = {("skipped" if r["is_skipped"] else r["record_type"], bool(r["rules"])) for r in rows}
         assert {("skipped", False), ("interaction", False), ("interaction", True), ("blank", False)} <= kinds
         first_rules = {r["rules"][0].split(":")[0] for r in rows if r["rules"]}
         assert {"malformed_json", "not_an_object", "type", "required"} <= first_rules
     assert {r["record_type"] for r in posthog if not r["rules"]} >= {"interaction", "feedback"}
-    assert sum(1 for r in otlp if not r["is_skipped"] and not r["rules"]) > 100
+    for rows in (otlp, litellm):
+        assert sum(1 for r in rows if not r["is_skipped"] and not r["rules"]) > 100
 
 
 def test_rating_values_in_both_engines():
