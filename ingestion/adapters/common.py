@@ -80,6 +80,33 @@ def dig(value: Any, *keys: str) -> Any:
     return value
 
 
+def add_if_number(total: Any, extra: Any) -> Any:
+    """total + extra when both are numbers; otherwise total as it is (a missing part adds nothing)."""
+    return total + extra if is_number(total) and is_number(extra) else total
+
+
+def json_in(value: Any, *keys: str) -> Any:
+    """The value inside a string that holds JSON text, at `keys` through nested objects; None when the
+    string is not JSON, a key is missing or the value is null (attributes that carry a JSON document)."""
+    if not isinstance(value, str):
+        return None
+    try:
+        decoded = orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return None
+    return dig(decoded, *keys)
+
+
+def json_decoded(value: Any) -> Any:
+    """A string holding JSON text as the value it encodes (null as None); any other value as it is."""
+    if isinstance(value, str):
+        try:
+            return orjson.loads(value)
+        except orjson.JSONDecodeError:
+            return value
+    return value
+
+
 def epoch_seconds_to_ms(value: Any) -> Any:
     """Epoch seconds (a float, as Python's time.time()) -> whole epoch ms, truncated toward zero; any other
     value, or one too large for DuckDB's BIGINT, unchanged for the contract to judge."""

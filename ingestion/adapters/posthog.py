@@ -21,6 +21,7 @@ from typing import Any
 import orjson
 
 from ingestion.adapters.common import (
+    add_if_number,
     as_text,
     content_hash,
     first,
@@ -99,10 +100,6 @@ def _event_time_ms(event: dict[str, Any]) -> Any:
     return iso_to_epoch_ms(event.get("timestamp") if event.get("timestamp") is not None else event.get("created_at"))
 
 
-def _add(a: Any, b: Any) -> Any:
-    return a + b if is_number(a) and is_number(b) else a
-
-
 def _user_id(event: dict[str, Any], p: dict[str, Any]) -> Any:
     # Without a user the OpenAI wrapper sends the trace id as distinct_id and turns person processing off:
     # that is no user, and counting it as one would make every trace a user.
@@ -123,7 +120,7 @@ def generation_record(event: dict[str, Any], p: dict[str, Any], options: Posthog
     cache_write = p.get("$ai_cache_creation_input_tokens")
     if p.get("$ai_cache_reporting_exclusive") is True:
         # Anthropic-style usage: input tokens exclude cache reads and writes; the contract counts them inside.
-        prompt = _add(_add(prompt, cache_read or 0), cache_write or 0)
+        prompt = add_if_number(add_if_number(prompt, cache_read), cache_write)
     feature = first(*(p.get(k) for k in options.feature_properties), UNKNOWN_FEATURE)
     http_status = p.get("$ai_http_status")
     return {

@@ -1,5 +1,6 @@
 """Local stand-ins for the services real clients talk to, all on 127.0.0.1: an OpenAI-compatible chat
-completions server, a PostHog capture endpoint; and an OTLP JSON serializer for SDK spans."""
+completions server, a PostHog capture endpoint, an OTLP/HTTP protobuf trace endpoint; and an OTLP JSON
+serializer for SDK spans."""
 
 from __future__ import annotations
 
@@ -189,20 +190,71 @@ class FakePosthog:
         return rows
 
 
-def otlp_json_lines(spans: list[Any]) -> list[str]:
-    """SDK spans as OTLP JSON lines like the Collector's file exporter: one TracesData per line,
+def otlp_request_json(request: Any) -> str:
+    """An ExportTraceServiceRequest message as one OTLP JSON line like the Collector's file exporter writes:
     lowerCamelCase, hex ids, int64 as strings, enums as integers."""
-    from google.protobuf import json_format
-    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+    import base64
 
-    request = encode_spans(spans)
+    from google.protobuf import json_format
+
     data = json_format.MessageToDict(request, use_integers_for_enums=True)
     for rs in data.get("resourceSpans", []):
         for ss in rs.get("scopeSpans", []):
             for span in ss.get("spans", []):
                 for key in ("traceId", "spanId", "parentSpanId"):
                     if key in span:  # protobuf's JSON writes bytes as base64; OTLP JSON wants hex
-                        import base64
-
                         span[key] = base64.b64decode(span[key]).hex()
-    return [json.dumps(data, separators=(",", ":"))]
+    return json.dumps(data, separators=(",", ":"))
+
+
+def otlp_json_lines(spans: list[Any]) -> list[str]:
+    """SDK spans as OTLP JSON lines: one TracesData per line (otlp_request_json)."""
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+
+    return [otlp_request_json(encode_spans(spans))]
+
+
+@dataclass
+class FakeOtlpEndpoint:
+    """An OTLP/HTTP trace endpoint on 127.0.0.1 for exporters that send protobuf (any path): keeps each
+    export request as an OTLP JSON line (otlp_request_json), as a Collector with a file exporter would."""
+
+    lines: list[str] = field(default_factory=list)
+    paths: list[str] = field(default_factory=list)
+
+    def start(self) -> FakeOtlpEndpoint:
+        from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *_args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:  # noqa: N802
+                raw = self.rfile.read(int(self.headers.get("content-length", 0)))
+                if self.headers.get("content-encoding") == "gzip":
+                    raw = gzip.decompress(raw)
+                fake.paths.append(self.path)
+                request = ExportTraceServiceRequest()
+                request.ParseFromString(raw)
+                fake.lines.append(otlp_request_json(request))
+                self.send_response(200)
+                self.send_header("content-type", "application/x-protobuf")
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        return self
+
+    @property
+    def host(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

@@ -1,11 +1,16 @@
 """Produce landing files with real gateway and tracing libraries against local fakes (run as a subprocess).
 
-`python -m tests.adapters.produce_gateways <AIW_HOME> <truth.json>` makes the same five chat completions as
-tests/adapters/produce.py through
-- the `litellm` SDK, whose custom logger writes each call's standard logging payload (what LiteLLM's S3, GCS
-  and custom loggers receive) as JSON lines to landing/litellm/<today>/payloads.jsonl,
-and writes what the fake OpenAI server served (the ground truth) to truth.json. A subprocess of its own:
-litellm brings its own httpx clients, so it must not run where tests/adapters/produce.py aliases httpx.
+`python -m tests.adapters.produce_gateways litellm|tracers <AIW_HOME> <truth.json>` makes the same five chat
+completions as tests/adapters/produce.py (tests/adapters/scenario.py) through
+- `litellm`: the `litellm` SDK, whose custom logger writes each call's standard logging payload (what
+  LiteLLM's S3, GCS and custom loggers receive) as JSON lines to landing/litellm/<today>/payloads.jsonl;
+- `tracers`: the `openai` client instrumented by `openinference-instrumentation-openai` (spans exported by
+  the OpenTelemetry SDK, written as OTLP JSON to landing/otlp/<today>/openinference.jsonl), then
+  Langfuse's OpenAI integration (`langfuse.openai`), whose SDK exports OTLP/HTTP protobuf to a local
+  endpoint that writes what it receives as OTLP JSON to landing/otlp/<today>/langfuse.jsonl,
+and writes what the fake OpenAI server served (the ground truth) to truth.json, one list per producer.
+Each mode is a subprocess of its own: litellm brings its own httpx clients, while openai 3.x needs httpx2
+aliased as httpx before the instrumentations import it (as in tests/adapters/produce.py).
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ from tests.adapters.scenario import calls  # noqa: E402
 
 LITELLM_USER = "bob@example.com"
 LITELLM_FEATURE = "support_chat_gw"
+OPENINFERENCE_FEATURE = "support_chat_oi"
+LANGFUSE_FEATURE = "support_chat_lf"
 
 
 class _Completions:
@@ -87,15 +94,79 @@ def _wait_for_lines(path: Path, count: int, timeout_s: float = 30.0) -> None:
     raise TimeoutError(f"{path}: fewer than {count} lines after {timeout_s} s")
 
 
-def main(home: Path, truth: Path) -> None:
+def produce_openinference(fake: FakeOpenAI, landing: Path) -> None:
+    import openai
+    from openinference.instrumentation import using_attributes
+    from openinference.instrumentation.openai import OpenAIInstrumentor
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from tests.adapters.fakes import otlp_json_lines
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(resource=Resource.create({"service.name": "support-bot"}))
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    OpenAIInstrumentor().instrument(tracer_provider=provider)
+    client = openai.OpenAI(base_url=fake.base_url, api_key="sk-test", max_retries=0)
+    # OpenInference's context attributes: every span made inside carries them.
+    with using_attributes(session_id="sess-oi-1", user_id="bob@example.com",
+                          metadata={"feature_id": OPENINFERENCE_FEATURE}, tags=["team:support"]):
+        calls(client, {})
+    OpenAIInstrumentor().uninstrument()
+    landing.mkdir(parents=True, exist_ok=True)
+    (landing / "openinference.jsonl").write_text("\n".join(otlp_json_lines(list(exporter.get_finished_spans())))
+                                                 + "\n")
+
+
+def produce_langfuse(fake: FakeOpenAI, landing: Path) -> None:
+    from tests.adapters.fakes import FakeOtlpEndpoint
+
+    endpoint = FakeOtlpEndpoint().start()
+    os.environ.update(LANGFUSE_PUBLIC_KEY="pk-lf-test", LANGFUSE_SECRET_KEY="sk-lf-test",
+                      LANGFUSE_HOST=endpoint.host, LANGFUSE_TRACING_ENVIRONMENT="staging")
+    from langfuse import get_client, propagate_attributes
+    from langfuse.openai import OpenAI
+
+    langfuse = get_client()
+    client = OpenAI(base_url=fake.base_url, api_key="sk-test", max_retries=0)
+    # A request-handler observation around the calls (a Langfuse span, not a generation: skipped).
+    with langfuse.start_as_current_observation(as_type="span", name="handle_request"), \
+            propagate_attributes(user_id="bob@example.com", session_id="sess-lf-1", tags=["team:support"],
+                                 metadata={"feature_id": LANGFUSE_FEATURE}):
+        calls(client, {})
+    langfuse.flush()
+    langfuse.shutdown()
+    endpoint.stop()
+    assert endpoint.paths and all(p == "/api/public/otel/v1/traces" for p in endpoint.paths), endpoint.paths
+    landing.mkdir(parents=True, exist_ok=True)
+    (landing / "langfuse.jsonl").write_text("\n".join(endpoint.lines) + "\n")
+
+
+def main(mode: str, home: Path, truth: Path) -> None:
     today = dt.datetime.now(dt.UTC).date().isoformat()
     fake = FakeOpenAI().start()
+    served: dict[str, list[dict[str, Any]]] = {}
     try:
-        produce_litellm(fake, home / "landing" / "litellm" / today)
+        if mode == "litellm":
+            produce_litellm(fake, home / "landing" / "litellm" / today)
+            served["litellm"] = [asdict(s) for s in fake.served]
+        elif mode == "tracers":
+            produce_openinference(fake, home / "landing" / "otlp" / today)
+            served["openinference"] = [asdict(s) for s in fake.served]
+            produce_langfuse(fake, home / "landing" / "otlp" / today)
+            served["langfuse"] = [asdict(s) for s in fake.served[len(served["openinference"]):]]
+        else:
+            raise SystemExit(f"unknown mode {mode!r}: litellm or tracers")
     finally:
         fake.stop()
-    truth.write_text(json.dumps({"litellm": [asdict(s) for s in fake.served]}))
+    truth.write_text(json.dumps(served))
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]), Path(sys.argv[2]))
+    if sys.argv[1] == "tracers":
+        import httpx2
+
+        httpx2.alias_httpx()  # openai 3.x is built on httpx2; the instrumentations import httpx
+    main(sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3]))

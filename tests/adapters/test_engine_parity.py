@@ -1,9 +1,10 @@
 """The loader's SQL adapters and the Python reference mappers agree, record by record.
 
-Hundreds of OTLP spans, PostHog events and LiteLLM payloads, each a realistic record with a few random
-changes (a missing field, a value of another type, an empty id, PII, a hostile document shape), plus lines
-that are not the format at all, go through both engines; what the contract makes of them must be identical: record type,
-the rules broken, every typed and scrubbed field, skipped records and their positions.
+Hundreds of OTLP spans (GenAI, OpenInference and Langfuse families), PostHog events and LiteLLM payloads,
+each a realistic record with a few random changes (a missing field, a value of another type, an empty id,
+PII, a hostile document shape), plus lines that are not the format at all, go through both engines; what
+the contract makes of them must be identical: record type, the rules broken, every typed and scrubbed
+field, skipped records and their positions.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from tests.adapters.test_litellm_mapping import START_S
 from tests.adapters.test_litellm_mapping import payload as litellm_payload
 from tests.adapters.test_otlp_mapping import CHAT, START_NS, attr, span, traces
 from tests.adapters.test_posthog_mapping import CAPTURED, feedback_event, generation
+from tests.adapters.test_span_families import LANGFUSE_GENERATION, OPENINFERENCE_LLM
 
 NOT_THE_FORMAT = ["", "   ", "not json", "[1, 2]", '"a string"', "42", "null", '{"a": 1}', "{broken",
                   '{"resourceSpans": null}', '{"resourceSpans": "x"}', '{"event": 5}', '{"event": null}']
@@ -48,8 +50,29 @@ def _odd_attribute(rng: random.Random) -> dict[str, Any]:
     return attr("x", rng.choice(ODD_VALUES))["value"]
 
 
+# Values for the attributes that carry JSON text (OpenInference metadata and invocation parameters,
+# Langfuse usage, cost, metadata and completion start): good, broken and of other shapes.
+JSON_TEXTS = ['{"model": "m-1", "feature_id": "f-json"}', '{"model": null}', '{"model": 5}', "[1, 2]", "{bad",
+              '"2026-11-21T11:00:00.250Z"', '"garbage"', "1795777200250", "null", '"x"', "",
+              '{"input": 10, "output": 5, "cache_read_input_tokens": 3}', '{"input": "10", "output": null}',
+              '{"prompt_tokens": 9, "prompt_tokens_details": {"cached_tokens": "4"}}', '{"total": "0.5"}',
+              '{"total": 0.25, "input": 0.1}', '{"input_cached_tokens": 2, "output_reasoning_tokens": 1}']
+# A Langfuse generation with Langfuse's own (exclusive) usage types and a cost, as its API takes them.
+LANGFUSE_PRICED = LANGFUSE_GENERATION | {
+    "langfuse.observation.usage_details": '{"input": 100, "output": 40, "input_cached_tokens": 900, "total": 1040}',
+    "langfuse.observation.cost_details": '{"input": 0.001, "output": 0.002, "total": 0.003}'}
+JSON_ATTRIBUTES = ["metadata", "llm.invocation_parameters", "langfuse.observation.usage_details",
+                   "langfuse.observation.cost_details", "langfuse.observation.completion_start_time",
+                   "langfuse.trace.metadata.feature_id"]
+
+
 def otlp_span(rng: random.Random, i: int) -> dict[str, Any]:
-    attrs = dict(CHAT)
+    attrs = dict(rng.choice([CHAT, CHAT, OPENINFERENCE_LLM, LANGFUSE_GENERATION, LANGFUSE_PRICED]))
+    if rng.random() < 0.4:
+        attrs[rng.choice(JSON_ATTRIBUTES)] = rng.choice(JSON_TEXTS)
+    if rng.random() < 0.1:
+        attrs[rng.choice(["openinference.span.kind", "langfuse.observation.type", "langfuse.observation.level"])] = \
+            rng.choice(["LLM", "CHAIN", "generation", "span", "ERROR", 3])
     extra = {"user.id": "user-1", "aiw.feature_id": "search", "error.type": "timeout",
              "gen_ai.system": "openai", "gen_ai.usage.prompt_tokens": 5, "gen_ai.operation.name": "embeddings"}
     for _ in range(rng.randint(0, 3)):
@@ -65,7 +88,7 @@ def otlp_span(rng: random.Random, i: int) -> dict[str, Any]:
     for _ in range(rng.randint(0, 2)):
         roll = rng.random()
         if roll < 0.3 and isinstance(s["attributes"], list):
-            key, value = rng.choice(sorted(CHAT)), _odd_attribute(rng)
+            key, value = rng.choice(sorted(attrs) or sorted(CHAT)), _odd_attribute(rng)
             s["attributes"].append({"key": key, "value": value})
         elif roll < 0.45:
             s[rng.choice(["traceId", "spanId"])] = rng.choice(IDS)

@@ -1,8 +1,9 @@
 """Real gateway and tracing libraries -> landing files -> `aiw run` -> marts that match what the fake served.
 
-The `litellm` SDK (its standard logging payload, written by a custom logger) calls the local fake OpenAI
-server (tests/adapters/produce_gateways.py, in a subprocess); the whole pipeline then runs on the files
-written.
+The `litellm` SDK (its standard logging payload, written by a custom logger), the OpenAI client instrumented
+by OpenInference, and Langfuse's OpenAI integration (its SDK's OTLP export, received by a local endpoint)
+call the local fake OpenAI server (tests/adapters/produce_gateways.py, in subprocesses); the whole pipeline
+then runs on the files they wrote.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import pytest
 
 from ingestion.layout import Layout
 from orchestration.cli import main
-from tests.adapters.produce_gateways import LITELLM_FEATURE
+from tests.adapters.produce_gateways import LANGFUSE_FEATURE, LITELLM_FEATURE, OPENINFERENCE_FEATURE
 from tests.adapters.test_real_clients import REPO_ROOT, check_latency, fct
 
 
@@ -24,20 +25,25 @@ from tests.adapters.test_real_clients import REPO_ROOT, check_latency, fct
 def produced(tmp_path_factory):
     root = tmp_path_factory.mktemp("gateways")
     layout = Layout.from_env(root / "aiw").ensure()
-    truth_path = root / "truth.json"
-    done = subprocess.run([sys.executable, "-m", "tests.adapters.produce_gateways", str(layout.home),
-                           str(truth_path)], cwd=REPO_ROOT, capture_output=True, text=True, timeout=180)
-    assert done.returncode == 0, done.stdout + done.stderr
+    truth: dict[str, list[dict]] = {}
+    for mode in ("litellm", "tracers"):
+        truth_path = root / f"truth-{mode}.json"
+        done = subprocess.run([sys.executable, "-m", "tests.adapters.produce_gateways", mode, str(layout.home),
+                               str(truth_path)], cwd=REPO_ROOT, capture_output=True, text=True, timeout=180)
+        assert done.returncode == 0, done.stdout + done.stderr
+        truth |= json.loads(truth_path.read_text())
     rc = main(["--home", str(layout.home), "run"])
-    return layout, json.loads(truth_path.read_text()), rc
+    return layout, truth, rc
 
 
 def test_the_pipeline_runs_and_counts_reconcile(produced):
     layout, _, rc = produced
     assert rc == 0
-    got = duckdb.sql(f"select source, lines, accepted, quarantined, duplicates, skipped "
-                     f"from read_parquet('{layout.manifest}/*.parquet') order by source").fetchall()
-    assert got == [("litellm", 5, 5, 0, 0, 0)]
+    got = duckdb.sql(f"select source, parse_filename(relative_path), lines, accepted, quarantined, duplicates, "
+                     f"skipped from read_parquet('{layout.manifest}/*.parquet') order by all").fetchall()
+    # Langfuse: five generations and the request-handler span (skipped).
+    assert got == [("litellm", "payloads.jsonl", 5, 5, 0, 0, 0), ("otlp", "langfuse.jsonl", 6, 5, 0, 0, 1),
+                   ("otlp", "openinference.jsonl", 5, 5, 0, 0, 0)]
 
 
 def test_litellm_payloads_match_the_served_tokens_models_costs_and_timings(produced):
@@ -68,6 +74,47 @@ def test_litellm_payloads_match_the_served_tokens_models_costs_and_timings(produ
     check_latency(rows, served)
     # Cached tokens reached the marts (the OTel instrumentation drops them): the mini calls' 64 of 120.
     assert [r["cached_tokens"] for r in rows][:2] == [64, 64]
+
+
+def by_session(layout, session: str) -> list[dict]:
+    return [r for r in fct(layout, "otlp") if r["session_id"] == session]
+
+
+def test_openinference_spans_match_the_served_tokens_models_and_timings(produced):
+    layout, truth, _ = produced
+    rows, served = by_session(layout, "sess-oi-1"), truth["openinference"]
+    assert len(rows) == len(served) == 5
+    for row, call in zip(rows, served, strict=True):
+        # The requested model from llm.invocation_parameters, the served one from llm.model_name (absent
+        # on the failed call).
+        assert row["model_id"] == call["request_model"]
+        assert row["model_version"] == (call["response_model"] or call["request_model"])
+        assert (row["provider"], row["feature_id"]) == ("openai", OPENINFERENCE_FEATURE)
+        assert row["user_id"].startswith("pii_") and row["is_error"] == (call["status"] >= 400)
+        # Unlike the OTel GenAI instrumentation, OpenInference keeps the cached tokens.
+        assert (row["prompt_tokens"], row["completion_tokens"], row["cached_tokens"]) == (
+            call["prompt_tokens"], call["completion_tokens"], call["cached_tokens"] or 0)
+        assert row["ttft_ms"] is None
+    check_latency(rows, served)
+
+
+def test_langfuse_sdk_spans_match_the_served_tokens_models_and_timings(produced):
+    layout, truth, _ = produced
+    rows, served = by_session(layout, "sess-lf-1"), truth["langfuse"]
+    assert len(rows) == len(served) == 5
+    for row, call in zip(rows, served, strict=True):
+        # Langfuse records only one model: the served one, or on the failed call the requested one.
+        assert row["model_id"] == row["model_version"] == (call["response_model"] or call["request_model"])
+        # No provider attribute: the warehouse has none to price with, yet genai-prices still finds the model.
+        assert row["provider"] is None and row["feature_id"] == LANGFUSE_FEATURE
+        assert row["user_id"].startswith("pii_") and row["is_error"] == (call["status"] >= 400)
+        assert (row["prompt_tokens"], row["completion_tokens"], row["cached_tokens"]) == (
+            call["prompt_tokens"], call["completion_tokens"], call["cached_tokens"] or 0)
+        # Langfuse records the completion start only on streams.
+        assert (row["ttft_ms"] is not None) == call["stream"]
+        if call["stream"]:
+            assert 0 < row["ttft_ms"] < row["total_latency_ms"]
+    check_latency(rows, served)
 
 
 def test_no_message_content_reaches_the_lake(produced):
