@@ -1,17 +1,17 @@
 """Landing files of foreign formats -> SQL relations of canonical JSON lines for the loader.
 
-For a landing file of an adapted source (OTLP, PostHog, LiteLLM), `adapted_relation()` returns a DuckDB relation
-`(line_no, record_no, is_skipped, line)`: `line` is one canonical record as JSON, `line_no` the source line
-it came from (its position for a JSON-array file) and `record_no` its ordinal inside that line (the span's
-position in an OTLP line; always 1 for PostHog and LiteLLM). Records that are not model calls or AI events come as
-rows with `is_skipped` and no line, so the loader counts them. The mapping runs in DuckDB
-(`otlp_sql`, `posthog_sql`, `litellm_sql`), compiled from the Python reference mappers (`otlp`,
-`posthog`, `litellm`).
+For a landing file of an adapted source (OTLP, PostHog, LiteLLM, Langfuse), `adapted_relation()` returns a
+DuckDB relation `(line_no, record_no, is_skipped, line)`: `line` is one canonical record as JSON, `line_no`
+the source line it came from (its position for a JSON-array file) and `record_no` its ordinal inside that
+line (the span's position in an OTLP line; always 1 for the others). Records that are not model calls or
+AI events come as rows with `is_skipped` and no line, so the loader counts them. The mapping runs in DuckDB
+(`otlp_sql`, `posthog_sql`, `litellm_sql`, `langfuse_sql`), compiled from the Python reference mappers
+(`otlp`, `posthog`, `litellm`, `langfuse`); `ADAPTERS` pairs them per source.
 
 Source lines that are not the format at all are still passed on, so the contract quarantines them with
 their file and line instead of losing them: text that is not JSON as it is (`malformed_json`), JSON that
-is not a TracesData object / PostHog event as a JSON string (`not_an_object`). Blank lines pass as they
-are and the contract counts them as blank.
+is not the format's object (a TracesData object, a PostHog event, ...) as a JSON string (`not_an_object`).
+Blank lines pass as they are and the contract counts them as blank.
 """
 
 from __future__ import annotations
@@ -26,7 +26,16 @@ import duckdb
 import orjson
 import pyarrow as pa
 
-from ingestion.adapters import litellm, litellm_sql, otlp, otlp_sql, posthog, posthog_sql
+from ingestion.adapters import (
+    langfuse,
+    langfuse_sql,
+    litellm,
+    litellm_sql,
+    otlp,
+    otlp_sql,
+    posthog,
+    posthog_sql,
+)
 from ingestion.landing import lines_sql
 
 Options = Any  # the options class of the source's adapter (otlp.OtlpOptions, ...)
@@ -48,6 +57,7 @@ ADAPTERS = {
     "otlp": Adapter(otlp.OtlpOptions.from_env, otlp_sql.mapped_select, otlp.line_records),
     "posthog": Adapter(posthog.PosthogOptions.from_env, posthog_sql.mapped_select, posthog.line_records),
     "litellm": Adapter(litellm.LitellmOptions.from_env, litellm_sql.mapped_select, litellm.line_records),
+    "langfuse": Adapter(langfuse.LangfuseOptions.from_env, langfuse_sql.mapped_select, langfuse.line_records),
 }
 ADAPTED_SOURCES = tuple(ADAPTERS)
 

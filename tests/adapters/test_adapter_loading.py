@@ -12,6 +12,7 @@ import orjson
 from ingestion import lake
 from ingestion.adapters import reader
 from ingestion.collector.payload import parse_otlp_traces
+from tests.adapters.test_langfuse_mapping import observation as langfuse_observation
 from tests.adapters.test_litellm_mapping import payload as litellm_payload
 from tests.adapters.test_otlp_mapping import CHAT, TRACE, span, traces
 from tests.adapters.test_posthog_mapping import generation
@@ -159,3 +160,15 @@ def test_litellm_payloads_one_per_json_file_and_as_json_lines(layout):
     assert got == [(1, 1, 0, 0, True), (4, 1, 2, 1, True)]
     assert rows(f"select line_number, rule from read_parquet('{layout.quarantine}/**/*.parquet') "
                 "order by line_number") == [(3, "range:prompt_tokens"), (4, "malformed_json")]
+
+
+def test_a_langfuse_observations_export_loads_and_counts_skipped_observations(layout):
+    lines = [langfuse_observation(id="g1"), langfuse_observation(id="s1", type="SPAN"),
+             langfuse_observation(id="g2", usage_details={"input": -5}), {"no": "type"}]
+    path = layout.landing_dir("langfuse") / DAY / "observations_v2.jsonl.gz"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(gzip.compress(b"\n".join(orjson.dumps(x) for x in lines) + b"\n"))
+    (f,) = lake.load_partition(layout, DAY, now_ms=NOW_MS).files
+    assert (f.source, f.lines, f.accepted, f.quarantined, f.skipped, f.reconciles) == ("langfuse", 4, 1, 2, 1, True)
+    assert rows(f"select line_number, rule from read_parquet('{layout.quarantine}/**/*.parquet') "
+                "order by line_number") == [(3, "range:prompt_tokens"), (4, "not_an_object")]

@@ -1,10 +1,10 @@
 """The loader's SQL adapters and the Python reference mappers agree, record by record.
 
-Hundreds of OTLP spans (GenAI, OpenInference and Langfuse families), PostHog events and LiteLLM payloads,
-each a realistic record with a few random changes (a missing field, a value of another type, an empty id,
-PII, a hostile document shape), plus lines that are not the format at all, go through both engines; what
-the contract makes of them must be identical: record type, the rules broken, every typed and scrubbed
-field, skipped records and their positions.
+Hundreds of OTLP spans (GenAI, OpenInference and Langfuse families), PostHog events, LiteLLM payloads and
+Langfuse observations, each a realistic record with a few random changes (a missing field, a value of
+another type, an empty id, PII, a hostile document shape), plus lines that are not the format at all, go
+through both engines; what the contract makes of them must be identical: record type, the rules broken,
+every typed and scrubbed field, skipped records and their positions.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import orjson
 from ingestion.adapters import posthog as ph
 from ingestion.adapters import posthog_sql
 from tests.adapters.engines import staged
+from tests.adapters.test_langfuse_mapping import observation as langfuse_observation
 from tests.adapters.test_litellm_mapping import START_S
 from tests.adapters.test_litellm_mapping import payload as litellm_payload
 from tests.adapters.test_otlp_mapping import CHAT, START_NS, attr, span, traces
@@ -247,6 +248,43 @@ def litellm_lines(rng: random.Random, count: int) -> list[str]:
     return [x if isinstance(x, str) else orjson.dumps(x).decode() for x in lines]
 
 
+TIMES = ["2026-11-21 11:00:00.073470", "2026-11-21 11:00:01", "2026-11-21T11:00:00.5Z", "2026-11-21 13:00:00+02:00",
+         "2026-11-21", "garbage", "", 1_795_777_200_000, None, True, ["2026-11-21 11:00:00"]]
+LANGFUSE_KEYS = ["id", "trace_id", "type", "start_time", "end_time", "completion_start_time", "provided_model_name",
+                 "user_id", "session_id", "level", "total_cost", "input", "output", "metadata", "usage_details",
+                 "cost_details"]
+
+
+def langfuse_line(rng: random.Random, i: int) -> dict[str, Any]:
+    o = langfuse_observation(id=f"obs-{i}")
+    if rng.random() < 0.3:
+        o["usage_details"] = rng.choice([
+            {"prompt_tokens": 120, "completion_tokens": 30, "prompt_tokens_details": {"cached_tokens": 64}},
+            {"input": 100, "output": 40, "cache_read_input_tokens": 900, "cache_creation_input_tokens": 20},
+            {"input": "100", "output_reasoning_tokens": 3}, {"completion_tokens": None, "input": 1}, "{}", []])
+    if rng.random() < 0.2:
+        o["metadata"] = rng.choice(['{"feature_id": "f-text"}', {"feature_id": "plain"}, {"feature_id": "null"},
+                                    {"feature_id": 5}, {"other": 1}, "not json", None, [1]])
+    for _ in range(rng.randint(0, 3)):
+        key = rng.choice(LANGFUSE_KEYS)
+        roll = rng.random()
+        if roll < 0.2:
+            o.pop(key, None)
+        elif roll < 0.45 and key.endswith("_time"):
+            o[key] = rng.choice(TIMES)
+        else:
+            o[key] = rng.choice(ODD_VALUES)
+    if rng.random() < 0.1:
+        o["type"] = rng.choice(["SPAN", "EVENT", "generation", "EMBEDDING", "TOOL", ""])
+    return o
+
+
+def langfuse_lines(rng: random.Random, count: int) -> list[str]:
+    lines: list[Any] = [langfuse_line(rng, i) for i in range(count)] + NOT_THE_FORMAT + ['{"type": 5}']
+    rng.shuffle(lines)
+    return [x if isinstance(x, str) else orjson.dumps(x).decode() for x in lines]
+
+
 def _differences(source: str, lines: list[str]) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
     sql, python = staged(source, lines, "sql"), staged(source, lines, "python")
     assert [(r["line_no"], r["record_no"]) for r in sql] == [(r["line_no"], r["record_no"]) for r in python]
@@ -270,18 +308,24 @@ def test_litellm_engines_agree_on_every_record():
     assert _differences("litellm", lines) == []
 
 
+def test_langfuse_engines_agree_on_every_record():
+    lines = langfuse_lines(random.Random(14), 600)
+    assert _differences("langfuse", lines) == []
+
+
 def test_the_generated_cases_cover_what_they_should():
     # Guard against a generator that drifts into only easy cases: both outcomes and every line kind occur.
     otlp = staged("otlp", otlp_lines(random.Random(11), 250), "sql")
     posthog = staged("posthog", posthog_lines(random.Random(12), 600), "sql")
     litellm = staged("litellm", litellm_lines(random.Random(13), 600), "sql")
-    for rows in (otlp, posthog, litellm):
+    langfuse = staged("langfuse", langfuse_lines(random.Random(14), 600), "sql")
+    for rows in (otlp, posthog, litellm, langfuse):
         kinds = {("skipped" if r["is_skipped"] else r["record_type"], bool(r["rules"])) for r in rows}
         assert {("skipped", False), ("interaction", False), ("interaction", True), ("blank", False)} <= kinds
         first_rules = {r["rules"][0].split(":")[0] for r in rows if r["rules"]}
         assert {"malformed_json", "not_an_object", "type", "required"} <= first_rules
     assert {r["record_type"] for r in posthog if not r["rules"]} >= {"interaction", "feedback"}
-    for rows in (otlp, litellm):
+    for rows in (otlp, litellm, langfuse):
         assert sum(1 for r in rows if not r["is_skipped"] and not r["rules"]) > 100
 
 
