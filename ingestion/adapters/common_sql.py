@@ -64,6 +64,13 @@ def json_in(expr: str, *keys: str) -> str:
             f"then nullif(json_extract({text(expr)}, {json_path(*keys)}), 'null') end)")
 
 
+def json_document(expr: str, schema: str) -> str:
+    """A JSON string value holding a JSON document, parsed once into a struct of `schema` (JSON leaves):
+    NULL when it is not a string or not JSON; fields NULL where the document has no such key, a null, or
+    is not an object there (common.json_in, read through struct fields)."""
+    return f"(case when {is_string(expr)} then try(from_json({text(expr)}, {quote(schema)})) end)"
+
+
 def json_decoded(expr: str) -> str:
     """A JSON string value holding JSON text as the value it encodes (common.json_decoded)."""
     return (f"(case when {is_string(expr)} and json_valid({text(expr)}) "

@@ -37,15 +37,22 @@ _FIELDS = ("id", "trace_id", "type", "start_time", "end_time", "completion_start
            "user_id", "session_id", "level", "total_cost", "input", "output", "metadata")
 _USAGE_KEYS = ("prompt_tokens", "completion_tokens", "input", "output", *CACHE_READ_KEYS, *CACHE_WRITE_KEYS,
                *REASONING_KEYS)
+# A usage document as a struct of what usage_tokens reads (JSON leaves).
+USAGE_SCHEMA = ("{" + ", ".join(f'"{k}": "JSON"' for k in _USAGE_KEYS)
+                + ', "prompt_tokens_details": {"cached_tokens": "JSON"}, '
+                '"completion_tokens_details": {"reasoning_tokens": "JSON"}}')
 _SCHEMA = ("{" + ", ".join(f'"{f}": "JSON"' for f in _FIELDS)
-           + ', "usage_details": {' + ", ".join(f'"{k}": "JSON"' for k in _USAGE_KEYS)
-           + ', "prompt_tokens_details": {"cached_tokens": "JSON"}, '
-           '"completion_tokens_details": {"reasoning_tokens": "JSON"}}, "cost_details": {"total": "JSON"}}')
+           + f', "usage_details": {USAGE_SCHEMA}, "cost_details": {{"total": "JSON"}}}}')
+
+
+def struct_path(struct: str) -> Callable[..., str]:
+    """key(*path) for usage_tokens over a struct parsed with USAGE_SCHEMA."""
+    return lambda *path: struct + "".join(f'."{k}"' for k in path)
 
 
 def usage_tokens(key: Callable[..., str]) -> dict[str, str]:
     """The token fields (langfuse.usage_tokens) as JSON expressions; `key(*path)` is the JSON value at a
-    key path of the usage document (NULL when absent or null)."""
+    key path of the usage document (NULL when absent or null), a struct field parsed with USAGE_SCHEMA."""
     cached = "coalesce(" + ", ".join(key(k) for k in CACHE_READ_KEYS) + ")"
     cache_write = "coalesce(" + ", ".join(key(k) for k in CACHE_WRITE_KEYS) + ")"
     reasoning = "coalesce(" + ", ".join(key(k) for k in REASONING_KEYS) + ")"
@@ -87,7 +94,7 @@ def mapped_select(lines_relation: str, options: LangfuseOptions) -> str:
     observation, and for a line that is not an observation what the contract quarantines.
     """
     types = ", ".join(quote(t) for t in sorted(MODEL_CALL_TYPES))
-    tokens = usage_tokens(lambda *path: "o.usage_details." + ".".join(f'"{k}"' for k in path))
+    tokens = usage_tokens(struct_path("o.usage_details"))
     token_fields = ",\n        ".join(f"'{field}', {expr}" for field, expr in tokens.items())
     record = f"""json_object(
         'schema_version', '1.1',

@@ -13,14 +13,14 @@ from ingestion.adapters.common_sql import (
     is_string,
     iso_to_epoch_ms,
     json_decoded,
-    json_in,
+    json_document,
     json_string,
     not_the_format,
     present,
     seconds_to_ms,
     text,
 )
-from ingestion.adapters.langfuse_sql import usage_tokens
+from ingestion.adapters.langfuse_sql import USAGE_SCHEMA, struct_path, usage_tokens
 from ingestion.adapters.otlp import (
     INPUT_CONTENT,
     INVOCATION_PARAMETERS,
@@ -104,7 +104,15 @@ def mapped_select(lines_relation: str, options: OtlpOptions) -> str:
     into what the contract quarantines with the rule it breaks (`common_sql.not_the_format`).
     """
     wanted = sorted(options.wanted)
-    attr_cols = ",\n      ".join(f"{_attribute('attrs', 'attr_keys', name)} as {_col(name)}" for name in wanted)
+    def attr_col(name: str) -> str:
+        lookup = _attribute("attrs", "attr_keys", name)
+        family = name.split(".", 1)[0]
+        if family in _FAMILIES:
+            # Looked up only in spans that have an attribute of the family: a span carries one family, and
+            # each lookup is a scan of the key list.
+            lookup = f"case when {_has_family(family)} then {lookup} end"
+        return f"{lookup} as {_col(name)}"
+    attr_cols = ",\n      ".join(attr_col(name) for name in wanted)
     resource_names = sorted(set(options.feature_attributes) | RESOURCE_ATTRIBUTES)
     resource_cols = ",\n      ".join(f"{_attribute('resource', 'resource_keys', name)} as {_col(name, 'r_')}"
                                       for name in resource_names)
@@ -125,19 +133,22 @@ def mapped_select(lines_relation: str, options: OtlpOptions) -> str:
             value = json_decoded(value)
         if name.startswith(OPENINFERENCE_METADATA + "."):
             key = name[len(OPENINFERENCE_METADATA) + 1:]
-            value = (f"coalesce({value}, {json_in(a(OPENINFERENCE_METADATA), key)}, "
-                     f"{json_in(r(OPENINFERENCE_METADATA), key)})")
+            value = f'coalesce({value}, d_metadata."{key}", d_resource_metadata."{key}")'
         return value
 
+    # The keys that feature names `metadata.<key>` read in OpenInference's metadata document.
+    metadata_keys = sorted({n[len(OPENINFERENCE_METADATA) + 1:] for n in options.feature_attributes
+                            if n.startswith(OPENINFERENCE_METADATA + ".")}) or ["feature_id"]
+    metadata_schema = "{" + ", ".join(f'"{k}": "JSON"' for k in metadata_keys) + "}"
     feature = ("coalesce(" + ", ".join(feature_candidate(n) for n in options.feature_attributes)
                + f", {json_string(UNKNOWN_FEATURE)}::JSON)")
     user = "coalesce(" + ", ".join([a(n) for n in USER_ATTRIBUTES] + [r(n) for n in USER_ATTRIBUTES]) + ")"
-    request_model = f"coalesce({first_of(REQUEST_MODEL)}, {json_in(a(INVOCATION_PARAMETERS), 'model')})"
+    request_model = f"coalesce({first_of(REQUEST_MODEL)}, d_invocation.model)"
     response_model = first_of(RESPONSE_MODEL)
-    langfuse_usage = usage_tokens(lambda *path: json_in(a(LANGFUSE_USAGE), *path))
+    langfuse_usage = usage_tokens(struct_path("d_usage"))
     tokens = ",\n        ".join(f"'{field}', coalesce({first_of(names)}, {langfuse_usage[field]})"
                                 for field, names in TOKEN_ATTRIBUTES.items())
-    completion_start_ms = iso_to_epoch_ms(json_decoded(a(LANGFUSE_COMPLETION_START)))
+    completion_start_ms = "d_completion_start_ms"
     langfuse_ttft = (f"(case when json_type({completion_start_ms}) in ('BIGINT', 'UBIGINT') "
                      f"then ({completion_start_ms}::HUGEINT * 1000000 - start_ns) / 1e6 end)")
     ttft = a("gen_ai.response.time_to_first_chunk")
@@ -162,7 +173,7 @@ def mapped_select(lines_relation: str, options: OtlpOptions) -> str:
         'trace_id', trace_id,
         'prompt_hash', {content_hash(first_of(INPUT_CONTENT))},
         'response_hash', {content_hash(first_of(OUTPUT_CONTENT))},
-        'estimated_cost_usd', {json_in(a(LANGFUSE_COST), 'total')}
+        'estimated_cost_usd', d_cost.total
       )::VARCHAR"""
 
     def kind_is(name: str, allowed: frozenset[str]) -> str:
@@ -183,11 +194,12 @@ keyed as (
   -- The keys alone, to look attributes up by position without copying any value (content can be large).
   select line_no, coalesce(record_no, 1) as record_no, other_line, span, span.attributes as attrs, resource,
     list_reverse(list_transform(span.attributes, lambda a: a.key)) as attr_keys,
+    list_transform(span.attributes, lambda a: split_part(a.key, '.', 1)) as attr_families,
     list_reverse(list_transform(resource, lambda a: a.key)) as resource_keys
   from spans
 ),
 valued as (
-  select line_no, record_no, other_line,
+  select line_no, record_no, other_line, attr_families,
       {hex_id('span.traceId')} as trace_id,
       {hex_id('span.spanId')} as span_id,
       {_nanos('span.startTimeUnixNano')} as start_ns,
@@ -197,8 +209,19 @@ valued as (
       {resource_cols}
   from keyed
 ),
+documents as (
+  -- Attributes that hold a JSON document, each parsed once.
+  select *,
+    {json_document(a(LANGFUSE_USAGE), USAGE_SCHEMA)} as d_usage,
+    {json_document(a(LANGFUSE_COST), '{"total": "JSON"}')} as d_cost,
+    {json_document(a(INVOCATION_PARAMETERS), '{"model": "JSON"}')} as d_invocation,
+    {json_document(a(OPENINFERENCE_METADATA), metadata_schema)} as d_metadata,
+    {json_document(r(OPENINFERENCE_METADATA), metadata_schema)} as d_resource_metadata,
+    {iso_to_epoch_ms(json_decoded(a(LANGFUSE_COMPLETION_START)))} as d_completion_start_ms
+  from valued
+),
 judged as (
-  select *, other_line is null and {is_model_call} as is_model_call from valued
+  select *, other_line is null and {is_model_call} as is_model_call from documents
 )
 select line_no, record_no, other_line is null and not is_model_call as is_skipped,
        case when other_line is not null then {not_the_format('other_line')}
@@ -258,6 +281,14 @@ def _spans(lines_relation: str) -> str:
         )
       )
     )"""
+
+
+# Attribute families (the name's first segment) whose lookups are skipped in spans without one of them.
+_FAMILIES = ("gen_ai", "llm", "langfuse")
+
+
+def _has_family(family: str) -> str:
+    return f"list_has(attr_families, {quote(family)})"
 
 
 def _col(name: str, prefix: str = "a_") -> str:
