@@ -79,14 +79,16 @@ def json_decoded(expr: str) -> str:
 
 def epoch_seconds_to_ms(expr: str) -> str:
     """Epoch seconds -> whole epoch ms (common.epoch_seconds_to_ms); any other value unchanged."""
-    return (f"(case when {is_number(expr)} and abs({expr}::DOUBLE) < 1e15 "
-            f"then trunc({expr}::DOUBLE * 1000)::BIGINT::JSON else {expr} end)")
+    return (f"(case when {is_number(expr)} and abs({expr}::DOUBLE) < 1e12 "
+            f"then (floor({expr}::DOUBLE * 1e6 + 0.5)::BIGINT // 1000)::JSON else {expr} end)")
 
 
 def seconds_between_ms(start: str, end: str) -> str:
-    """(end - start) seconds -> ms as DOUBLE when both are numbers and it is finite (common.seconds_between_ms)."""
-    ms = f"(({end}::DOUBLE - {start}::DOUBLE) * 1000)"
-    return f"(case when {is_number(start)} and {is_number(end)} and isfinite({ms}) then {ms} end)"
+    """(end - start) seconds -> ms to the microsecond, as DOUBLE, when both are numbers and it is finite
+    (common.seconds_between_ms)."""
+    micros = f"(({end}::DOUBLE - {start}::DOUBLE) * 1e6)"
+    return (f"(case when {is_number(start)} and {is_number(end)} and isfinite({micros}) "
+            f"then floor({micros} + 0.5) / 1000 end)")
 
 
 def content_hash(expr: str) -> str:
