@@ -1,7 +1,7 @@
 """Throughput of the source adapters: records per second, side by side with the Python reference.
 
 Writes `--records` synthetic records per format to a temporary AIW_HOME, shaped like what the real clients
-send (tests/adapters/produce.py): OTLP lines of `--spans-per-line` chat spans with content attributes (which
+send (tests/ingestion/adapters/produce.py): OTLP lines of `--spans-per-line` chat spans with content attributes (which
 the adapter must hash and drop) plus one non-model span per line; PostHog `$ai_generation` events with
 `$ai_input` / `$ai_output_choices` and ~20 other properties, plus one `$pageview` in ten; LiteLLM standard
 logging payloads with every key litellm 1.110 writes (about 14 kB each, as the real ones: 9 kB of it the
@@ -36,8 +36,8 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ingestion import lake  # noqa: E402
 from ingestion.adapters.reader import adapted_relation, adapter_for, options_for  # noqa: E402
+from ingestion.lake import loader as lake  # noqa: E402
 from ingestion.layout import Layout  # noqa: E402
 
 NOW_MS = 1_795_700_000_000  # 2026-11-24

@@ -5,7 +5,7 @@ fresh connection per metric and closes it before fetching, and closing a DuckDB 
 the pending result, so every metric silently fails. GX keeps one persisted connection for a few
 dialects; we add DuckDB to that list for the duration of a validation, then release the
 connection and dispose the engine so no file handle or lock outlives the run. GX is pinned to
-1.24.x for this; `tests/test_expectations.py` fails loudly if the fix stops working.
+1.24.x for this; `tests/expectations/test_suite.py` fails loudly if the fix stops working.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from expectations.suite import build_suite
-from ingestion import contract as c
+from ingestion.contract import schema as c
 from ingestion.settings import duckdb_memory_limit
 from ingestion.sql import quote_list, quote_path
 
@@ -139,7 +139,7 @@ def _validate_parquet(parquet: str | list[str], now_ms: int, spill_dir: str | No
     """Validate the accepted rows in the Parquet files (a glob or a list of paths) against the contract suite.
 
     Up to `full_rows` rows, GX reads every row. Above that, the loader has just applied the same rules to
-    every row (ingestion/contract_sql.py), so GX's job is the independent second implementation that
+    every row (ingestion/contract/staging_sql.py), so GX's job is the independent second implementation that
     catches a loader bug or a lake file written by something else; such a defect affects a class of rows,
     and a repeatable sample of about `full_rows` rows (chosen by a hash of event_id) finds it for less (GX runs one
     query per expectation, ~1.5 s per million rows). The one rule a sample cannot judge, event_id

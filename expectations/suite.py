@@ -1,7 +1,7 @@
-"""The event contract as a Great Expectations suite, generated from `ingestion.contract`.
+"""The event contract as a Great Expectations suite, generated from `ingestion.contract.schema`.
 
 The suite is what the marts are promised about every accepted interaction row in the lake. The
-loader enforces the same contract in SQL (`ingestion.contract_sql`); running GX over what the
+loader enforces the same contract in SQL (`ingestion.contract.staging_sql`); running GX over what the
 loader accepted is an independent second implementation of the rules, so a loader bug, or a lake
 file written by anything else, fails the check and blocks the marts.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ingestion import contract as c
+from ingestion.contract import schema as c
 
 SUITE_NAME = "ai_interaction_contract"
 

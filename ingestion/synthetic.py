@@ -45,9 +45,9 @@ from typing import Any
 
 import orjson
 
-from ingestion import contract as c
+from ingestion.contract import schema as c
+from ingestion.contract.quality import producer_quality
 from ingestion.layout import Layout
-from ingestion.quality import producer_quality
 
 # (model_id, provider, input $/MTok, cached input $/MTok, output $/MTok, ttft median ms, ms per output token)
 MODELS: dict[str, tuple[str, float, float, float, float, float]] = {

@@ -37,17 +37,15 @@ def _print_summary(layout: Layout, summary: object) -> None:
     from orchestration.pipeline import PipelineSummary
 
     assert isinstance(summary, PipelineSummary)
-    s = summary
-    lines = s.total("lines")
+    s, n = summary, summary.counts
     _say("")
     _say("summary")
-    _say(f"  files loaded        {s.total('files_loaded')}")
-    _say(f"  lines landed        {lines}")
-    _say(f"  rows accepted       {s.total('accepted')}")
-    _say(f"  rows quarantined    {s.total('quarantined')}"
-         + (f" ({s.total('quarantined') / lines:.2%})" if lines else ""))
-    _say(f"  duplicates dropped  {s.total('duplicates_dropped')}")
-    _say(f"  skipped (not AI)    {s.total('skipped')}")
+    _say(f"  files loaded        {n.files_loaded}")
+    _say(f"  lines landed        {n.lines}")
+    _say(f"  rows accepted       {n.accepted}")
+    _say(f"  rows quarantined    {n.quarantined}" + (f" ({n.quarantined / n.lines:.2%})" if n.lines else ""))
+    _say(f"  duplicates dropped  {n.duplicates_dropped}")
+    _say(f"  skipped (not AI)    {n.skipped}")
     if s.dbt_ok:
         from orchestration.warehouse import findings
         from orchestration.warehouse.connection import try_open_readonly
@@ -74,7 +72,7 @@ def _print_summary(layout: Layout, summary: object) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from ingestion.writer_lock import WriterBusy
+    from ingestion.lake.writer_lock import WriterBusy
     from orchestration.pipeline import run_pipeline
 
     layout = Layout.from_env(args.home).ensure()
@@ -94,7 +92,7 @@ def _open_for_sql(layout: Layout, wait_seconds: float = 30.0):  # noqa: ANN202
     alert log cannot be read; ATTACH, COPY and EXPORT cannot reach any file) and the configuration is
     locked (no SET can undo that). Extensions are never installed or loaded automatically.
     """
-    from ingestion.lake import _parquet_has_files
+    from ingestion.lake.loader import _parquet_has_files
     from orchestration.warehouse.connection import WarehouseBusy, WarehouseMissing, open_readonly
 
     no_extensions = {"autoinstall_known_extensions": False, "autoload_known_extensions": False,
@@ -224,7 +222,7 @@ def _print_table(columns: list[str], rows: list[tuple]) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from ingestion.landing import discover
+    from ingestion.lake.landing import discover
     from orchestration.pipeline import run_pipeline
 
     layout = Layout.from_env(args.home).ensure()

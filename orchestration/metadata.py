@@ -9,7 +9,7 @@ from typing import Any
 import dagster as dg
 import duckdb
 
-from ingestion.lake import LoadResult
+from ingestion.lake.loader import LoadResult
 from orchestration.warehouse import findings
 
 

@@ -12,26 +12,29 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ingestion import lake
+from ingestion.lake import loader as lake
+from ingestion.lake.loader import LoadCounts
+from ingestion.lake.writer_lock import writer_lock
 from ingestion.layout import Layout
-from ingestion.writer_lock import writer_lock
 from orchestration.alerts.engine import evaluate
 from orchestration.alerts.model import Evaluation
 from orchestration.defs.warehouse.inputs import why_build
+from orchestration.names import LAKE_INTERACTIONS, PROBLEMS
 
 
 @dataclass
-class PartitionOutcome:
-    load_date: str
-    metadata: dict[str, Any]
+class LoadOutcome:
+    """One Dagster run of the lake asset over a range of load dates, and its contract check."""
+
+    load_dates: str  # "2026-11-20" or "2026-11-18..2026-11-20"
+    counts: LoadCounts
     check_passed: bool
     check_description: str
-    check_metadata: dict[str, Any]
 
 
 @dataclass
 class PipelineSummary:
-    partitions: list[PartitionOutcome] = field(default_factory=list)
+    loads: list[LoadOutcome] = field(default_factory=list)
     blocked_reason: str | None = None
     dbt_ok: bool = False
     dbt_skipped: bool = False  # the marts were up to date (orchestration/defs/warehouse/inputs.py)
@@ -41,23 +44,20 @@ class PipelineSummary:
     seconds: dict[str, float] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)  # one line each: file, line, rule, what to do
 
-    def total(self, key: str) -> int:
-        return sum(int(p.metadata.get(key, 0) or 0) for p in self.partitions)
+    @property
+    def counts(self) -> LoadCounts:
+        return sum((load.counts for load in self.loads), LoadCounts())
 
     @property
     def ok(self) -> bool:
         return self.blocked_reason is None and self.dbt_ok
 
 
-def _value(v: Any) -> Any:
-    return getattr(v, "value", v)
-
-
 def run_pipeline(layout: Layout, say: Callable[[str], None] = print, *, wait: bool = True,
                  debug: bool = False) -> PipelineSummary:
     """Load every pending load date, build the marts unless a blocking check failed, evaluate alerts.
 
-    The whole run holds the AIW_HOME writer lock (ingestion.writer_lock): a second run started meanwhile
+    The whole run holds the AIW_HOME writer lock (ingestion.lake.writer_lock): a second run started meanwhile
     waits for it, saying for whom (or, with wait=False, raises WriterBusy at once). The loader and the dbt
     asset take the same lock again inside this process, which only counts.
     """
@@ -123,7 +123,7 @@ def _load_and_build(layout: Layout, say: Callable[[str], None], debug: bool, sum
     for problem in summary.problems:
         say(f"  problem: {problem}")
 
-    failed = [p for p in summary.partitions if not p.check_passed]
+    failed = [load for load in summary.loads if not load.check_passed]
     if failed:
         summary.blocked_reason = "; ".join(p.check_description for p in failed)
         say(f"marts not built: the event contract check failed ({summary.blocked_reason})")
@@ -140,7 +140,7 @@ def _load_and_build(layout: Layout, say: Callable[[str], None], debug: bool, sum
         return summary
     if not layout.raw_interactions.exists() or not any(layout.raw_interactions.rglob("*.parquet")):
         summary.blocked_reason = (f"nothing in the lake yet: put files under {layout.landing_dir('native')} "
-                                  "(or landing/otlp, landing/posthog, landing/litellm)")
+                                  "(or landing/otlp, landing/posthog, landing/litellm, landing/langfuse)")
         say(summary.blocked_reason)
         return summary
 
@@ -190,23 +190,24 @@ def _load(layout: Layout, dates: list[str], summary: PipelineSummary, debug: boo
     result = load_job.execute_in_process(
         instance=instance, run_config=quiet, raise_on_error=False,
         tags={"dagster/asset_partition_range_start": dates[0], "dagster/asset_partition_range_end": dates[-1]})
-    mats = [m for m in result.get_asset_materialization_events()
-            if m.materialization.asset_key == dg.AssetKey("lake_interactions")]
-    metadata = {k: _value(v) for k, v in mats[0].materialization.metadata.items()} if mats else {}
+    mats = [m.materialization for m in result.get_asset_materialization_events()
+            if m.materialization.asset_key == dg.AssetKey(LAKE_INTERACTIONS)]
     checks = result.get_asset_check_evaluations()
     check = checks[0] if checks else None
-    outcome = PartitionOutcome(
-        f"{dates[0]}..{dates[-1]}" if len(dates) > 1 else dates[0], metadata, bool(check and check.passed),
-        (check.description or "") if check else "asset failed: " + _failure(result),
-        {k: _value(v) for k, v in check.metadata.items()} if check else {})
-    summary.partitions.append(outcome)
-    summary.problems.extend(metadata.get("problems") or [])
-    if not mats:
+    outcome = LoadOutcome(
+        f"{dates[0]}..{dates[-1]}" if len(dates) > 1 else dates[0],
+        LoadCounts.from_metadata(mats[0].metadata) if mats else LoadCounts(),
+        bool(check and check.passed),
+        (check.description or "") if check else "asset failed: " + _failure(result))
+    summary.loads.append(outcome)
+    if mats:
+        summary.problems.extend(mats[0].metadata[PROBLEMS].value)
+    else:
         summary.problems.append(f"the lake load failed: {_failure(result)}"
                                 + ("" if debug else " (aiw --debug run shows the full error)"))
-    say(f"  loaded {metadata.get('files_loaded', 0)} file(s): {metadata.get('accepted', 0)} accepted, "
-        f"{metadata.get('quarantined', 0)} quarantined, {metadata.get('duplicates_dropped', 0)} duplicates, "
-        f"{metadata.get('skipped', 0)} skipped; "
+    n = outcome.counts
+    say(f"  loaded {n.files_loaded} file(s): {n.accepted} accepted, {n.quarantined} quarantined, "
+        f"{n.duplicates_dropped} duplicates, {n.skipped} skipped; "
         f"contract {'passed' if outcome.check_passed else 'FAILED: ' + outcome.check_description}")
     return dagster
 

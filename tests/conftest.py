@@ -12,6 +12,8 @@ import pytest
 
 from ingestion.layout import Layout
 
+# The harness itself, before any test module is imported: these hold for the whole test process (GX reads
+# its analytics flag at import). Tests change the environment only through monkeypatch, which restores it.
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DAGSTER_HOME", "")  # never pick up a developer's instance in tests
 os.environ.pop("DAGSTER_HOME", None)
@@ -24,7 +26,7 @@ os.environ["AIW_LANDING_QUIET_SECONDS"] = "0"
 # A fixed "today" for generated data, so tests do not depend on the calendar.
 END_DATE = dt.date(2026, 11, 20)
 NOW_MS = int(dt.datetime(2026, 11, 21, 12, tzinfo=dt.UTC).timestamp() * 1000)
-# The PII key of connections that run the contract's SQL outside the loader (ingestion.pii.set_key).
+# The PII key of connections that run the contract's SQL outside the loader (ingestion.contract.pii.set_key).
 TEST_PII_KEY = "5e" * 32
 
 

@@ -16,3 +16,11 @@
         * case when {{ p }}.routing_strategy = 'cache' then {{ var('cache_hit_cost_ratio') }} else 1.0 end
     )
 {%- endmacro %}
+
+{#- Rows of relations `a` and `b` are about the same model key (model_id, model_version, provider; the
+    provider may be null on both sides). -#}
+{% macro same_model_key(a, b) -%}
+    {{ a }}.model_id = {{ b }}.model_id
+       and {{ a }}.model_version = {{ b }}.model_version
+       and {{ a }}.provider is not distinct from {{ b }}.provider
+{%- endmacro %}

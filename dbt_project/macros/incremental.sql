@@ -28,10 +28,10 @@
             'valid_from', 'valid_to'] -%}
         {%- set result = run_query(
             "select r from ("
-            ~ "select concat_ws('|', 'price', " ~ fingerprint_cells(price_columns) ~ ") as r from " ~ ref('int_model_prices')
+            ~ "select concat_ws('|', 'price', " ~ fingerprint_cells(price_columns) ~ ") as r from " ~ ref('int_catalogue_prices__listed')
             ~ " union all select concat_ws('|', 'override', " ~ fingerprint_cells(override_columns) ~ ") as r from "
-            ~ ref('int_price_overrides')
-            ~ " union all select distinct concat_ws('|', 'catalogue', catalogue) as r from " ~ ref('int_model_resolution')
+            ~ ref('int_price_overrides__normalised')
+            ~ " union all select distinct concat_ws('|', 'catalogue', catalogue) as r from " ~ ref('int_model_keys__resolved')
             ~ ") as fingerprint_rows order by r") -%}
         {%- set value = local_md5(result.columns[0].values() | join(',')) -%}
     {%- endif -%}
@@ -41,21 +41,4 @@
 {#- Columns as strings for a fingerprint row ('~' marks a null, which concat_ws would skip). -#}
 {% macro fingerprint_cells(columns) -%}
     {%- for c in columns -%}coalesce(cast({{ c }} as string), '~'){{ ', ' if not loop.last }}{%- endfor -%}
-{%- endmacro %}
-
-{#- The incremental strategy of every model that recomputes whole keys (an event_id, a day, an hour, a
-    session): replace the target's rows whose unique_key is among the new rows, keep all others.
-    DuckDB: delete+insert. Spark without Delta or Iceberg has no merge and no delete, so: insert_overwrite,
-    which this project's get_insert_overwrite_sql (spark_incremental.sql) makes keep the other rows of the
-    partitions it rewrites. Models name `partition_by` (the physical layout on Spark; DuckDB ignores it). -#}
-{% macro replace_rows_strategy() -%}
-    {{- return(adapter.dispatch('replace_rows_strategy', 'ai_analytics_warehouse')()) -}}
-{%- endmacro %}
-
-{% macro default__replace_rows_strategy() -%}
-    {{- return('delete+insert') -}}
-{%- endmacro %}
-
-{% macro spark__replace_rows_strategy() -%}
-    {{- return('insert_overwrite') -}}
 {%- endmacro %}

@@ -11,14 +11,14 @@ from typing import Any
 
 import orjson
 
-from ingestion.pii import ID_FIELDS, scrub
+from ingestion.contract.pii import ID_FIELDS, scrub
 
 
 def scrub_record(record: dict[str, Any]) -> dict[str, Any]:
     """The record with every string value but the ids scrubbed of PII and null values left out.
 
     Ids are left as they are: a placeholder would merge every id holding PII into one, so the contract's
-    SQL replaces such an id by a hash keyed per AIW_HOME (`ingestion.pii.scrub_id`), for every source.
+    SQL replaces such an id by a hash keyed per AIW_HOME (`ingestion.contract.pii.scrub_id`), for every source.
     Values of the wrong type are passed through untouched (a string latency, say): the contract then
     quarantines the record with the rule it breaks, instead of the adapter guessing or crashing.
     """

@@ -6,7 +6,7 @@ the contract unchanged and is quarantined with the rule it breaks, exactly as th
 mappers (`common`, `otlp`, `posthog`) pass it through. Each helper here mirrors one helper there; a test
 runs both engines on the same inputs and compares what the contract makes of them.
 
-PII: the contract's SQL (`ingestion.contract_sql`) scrubs every string field of every record on its way
+PII: the contract's SQL (`ingestion.contract.staging_sql`) scrubs every string field of every record on its way
 to the lake and replaces ids that hold PII by keyed hashes, so these mappings do neither.
 """
 

@@ -31,7 +31,7 @@ from ingestion.adapters.common import (
     scrub_record,
     seconds_to_ms,
 )
-from ingestion.contract import CONTENT_FIELDS, FEEDBACK_FIELDS, INTERACTION_FIELDS
+from ingestion.contract.schema import CONTENT_FIELDS, FEEDBACK_FIELDS, INTERACTION_FIELDS
 
 GENERATION_EVENTS = frozenset({"$ai_generation", "$ai_embedding"})
 CUSTOM_EVENT = "ai_interaction"

@@ -36,7 +36,7 @@ from ingestion.adapters import (
     posthog,
     posthog_sql,
 )
-from ingestion.landing import lines_sql
+from ingestion.lake.landing import lines_sql
 
 Options = Any  # the options class of the source's adapter (otlp.OtlpOptions, ...)
 

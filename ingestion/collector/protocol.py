@@ -20,7 +20,8 @@ adds, per connection:
   out of descriptors.
 
 The subclass relies on uvicorn's HttpToolsProtocol internals (parser callbacks, `self.connections`), which is
-why uvicorn is pinned exactly in pyproject.toml; tests/collector/test_collector_hostile.py exercises each guard.
+why uvicorn is pinned exactly in pyproject.toml;
+tests/ingestion/collector/test_collector_hostile.py exercises each guard.
 """
 
 from __future__ import annotations

@@ -11,9 +11,9 @@ import time
 from functools import lru_cache
 from typing import Any
 
-from ingestion.contract import FEEDBACK_KINDS, LATEST_VERSION
-from ingestion.pii import id_has_pii, scrub
-from ingestion.quality import producer_quality
+from ingestion.contract.pii import id_has_pii, scrub
+from ingestion.contract.quality import producer_quality
+from ingestion.contract.schema import FEEDBACK_KINDS, LATEST_VERSION
 
 # How much of the prompt/response is hashed. Enough to tell prompts and answers apart (and to find
 # repeated identical answers) while keeping the caller-side cost flat for long texts.

@@ -22,8 +22,8 @@ def main(home: str) -> dict[str, object]:
         "ok": summary.ok,
         "blocked": summary.blocked_reason,
         "dbt_error": summary.dbt_error,
-        "lines": summary.total("lines"),
-        "accepted": summary.total("accepted"),
+        "lines": summary.counts.lines,
+        "accepted": summary.counts.accepted,
         "seconds": {**{k: round(v, 3) for k, v in summary.seconds.items()}, "total": round(total, 3)},
         # ru_maxrss is in KiB on Linux. Children: dbt processes (the largest one).
         "peak_rss_mb": {"pipeline": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,

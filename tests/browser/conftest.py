@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.paths import REPO
+
 ARTIFACTS = REPO / "test-artifacts" / "browser"  # screenshots and console logs; git-ignored
 HOW_TO_ENABLE = ("browser tests need Debian's Chromium and ChromeDriver: "
                  "`sudo apt-get update && sudo apt-get install -y chromium chromium-driver` (.ci/run does this)")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from ingestion.layout import Layout
 from orchestration.report.build import write_report
-from tests import marts_fixture as mf
 from tests.browser.conftest import body_text, screenshot, severe_console_messages
+from tests.builders import marts_fixture as mf
 
 CHARTS = {"cost_per_day": "Cost per day by model", "session_cost": "Cost per session",
           "ttft_p95": "Time to first token", "quality": "Implicit quality by feature",

@@ -13,8 +13,9 @@ import os
 
 import pytest
 
-from ingestion import contract as c
-from ingestion import lake, landing
+from ingestion.contract import schema as c
+from ingestion.lake import landing
+from ingestion.lake import loader as lake
 from tests.conftest import NOW_MS, event, write_landing
 from tests.reliability.conftest import lake_rows, manifest_rows
 
@@ -174,7 +175,7 @@ def test_a_path_date_outside_the_window_is_a_rejected_file_not_a_stop(layout):
 
 def test_the_collector_file_exporter_appending_batches_loses_no_span(layout):
     """The OpenTelemetry Collector's file exporter appends one TracesData line per batch to one file."""
-    from tests.adapters.test_otlp_mapping import CHAT, span, traces
+    from tests.ingestion.adapters.test_otlp_mapping import CHAT, span, traces
 
     batches = [json.dumps(traces(*[span(CHAT, span_id=f"{b * 100 + i:016x}") for i in range(100)])) + "\n"
                for b in range(10)]

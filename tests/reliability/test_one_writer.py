@@ -13,12 +13,12 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from ingestion.lake.writer_lock import WriterBusy, writer_lock
 from ingestion.layout import Layout
-from ingestion.writer_lock import WriterBusy, writer_lock
 from tests.conftest import NOW_MS, event, write_landing
+from tests.paths import REPO
 from tests.reliability.conftest import lake_rows, manifest_rows
 
-REPO = Path(__file__).resolve().parents[2]
 AIW = Path(sys.executable).parent / "aiw"
 
 
@@ -26,7 +26,7 @@ def _holder(home: Path, seconds: float) -> subprocess.Popen:
     """A process that takes the writer lock, says so on stdout, and holds it for `seconds`."""
     code = textwrap.dedent(f"""
         import sys, time
-        from ingestion.writer_lock import writer_lock
+        from ingestion.lake.writer_lock import writer_lock
         with writer_lock({str(home)!r}, "test holder"):
             print("held", flush=True)
             time.sleep({seconds})
@@ -69,7 +69,7 @@ def _loader(home: Path, delay: float) -> subprocess.Popen:
     code = textwrap.dedent(f"""
         import time
         time.sleep({delay})
-        from ingestion import lake
+        from ingestion.lake import loader as lake
         from ingestion.layout import Layout
         lake.load_partition(Layout.from_env({str(home)!r}), "2026-11-20", now_ms={NOW_MS} + int({delay} * 1000))
     """)

@@ -29,11 +29,11 @@ from ingestion import synthetic
 from ingestion.layout import Layout
 from orchestration.cli import main
 from tests.conftest import END_DATE, event, write_landing
+from tests.paths import REPO
 from tests.spark.compare import compare_exports
 
 pytestmark = pytest.mark.spark
 
-REPO = Path(__file__).resolve().parents[2]
 PROJECT = REPO / "dbt_project"
 DBT = str(Path(sys.executable).parent / "dbt")
 EVENTS = 5_000
@@ -201,8 +201,7 @@ def test_lake_tables_on_spark_are_the_lake_directories(second):
 
 
 MOVING_KEYS = """
-{{ config(materialized='incremental', unique_key='id', partition_by='p',
-          incremental_strategy=replace_rows_strategy()) }}
+{{ config(unique_key='id', partition_by='p') }}
 {% if is_incremental() %}
 select 'a' as id, 2 as p, 'moved' as v
 {% else %}
@@ -212,14 +211,14 @@ select 'a' as id, 1 as p, 'first' as v union all select 'b', 2, 'first' union al
 
 
 def test_a_key_that_moves_partition_leaves_no_copy_behind(second, tmp_path):
-    """delete+insert semantics when a replaced row lived in a partition the new rows do not touch."""
+    """delete+insert semantics when a replaced row lived in a partition the new rows do not touch (the
+    model takes its incremental config from the marts folder, like every mart)."""
     import shutil
 
     layout, _cases, _ = second
     project = tmp_path / "dbt_project"
     shutil.copytree(PROJECT, project, ignore=shutil.ignore_patterns("target", "logs"))
-    (project / "models" / "scratch").mkdir()
-    (project / "models" / "scratch" / "moving_keys.sql").write_text(MOVING_KEYS)
+    (project / "models" / "marts" / "moving_keys.sql").write_text(MOVING_KEYS)
     env = {**os.environ, "AIW_HOME": str(layout.home), "AIW_SPARK_DIR": str(layout.home / "spark"),
            "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
     query = "select id, p, v from {{ ref('moving_keys') }} order by id"

@@ -1,14 +1,6 @@
-{{
-    config(
-        materialized='incremental',
-        unique_key='event_id',
-        incremental_strategy=replace_rows_strategy(),
-        partition_by='event_date',
-        on_schema_change='append_new_columns'
-    )
-}}
+{{ config(unique_key='event_id', partition_by='event_date') }}
 -- depends_on: {{ ref('int_feedback__targets') }}
--- depends_on: {{ ref('int_model_prices') }}, {{ ref('int_price_overrides') }}, {{ ref('int_model_resolution') }} (price_version)
+-- depends_on: {{ ref('int_catalogue_prices__listed') }}, {{ ref('int_price_overrides__normalised') }}, {{ ref('int_model_keys__resolved') }} (price_version)
 -- Every interaction, one row per event_id: deduplicated, priced as genai-prices prices it (or by your
 -- overrides), with later feedback merged in and the warehouse's implicit quality score.
 --
@@ -124,7 +116,7 @@ priced as (
         case when c.model_id is null then 'not resolved: run `aiw prices resolve` (or `aiw run`) before dbt'
              else c.unresolved_reason end as unresolved_reason
     from deduplicated as d
-    left join {{ ref('int_model_price_cells') }} as c
+    left join {{ ref('int_model_keys__priced') }} as c
         on c.model_id = d.model_id
        and c.model_version = d.model_version
        and c.provider is not distinct from d.provider

@@ -1,11 +1,4 @@
-{{
-    config(
-        materialized='incremental',
-        unique_key='response_hash',
-        incremental_strategy=replace_rows_strategy(),
-        on_schema_change='append_new_columns'
-    )
-}}
+{{ config(unique_key='response_hash') }}
 -- Identical responses generated more than once (same response_hash): every repeat after the first
 -- is work a cache could have saved. wasted_* count the repeats' completion tokens and cost.
 with changed as (

@@ -1,12 +1,4 @@
-{{
-    config(
-        materialized='incremental',
-        unique_key='event_date',
-        incremental_strategy=replace_rows_strategy(),
-        partition_by='event_date',
-        on_schema_change='append_new_columns'
-    )
-}}
+{{ config(unique_key='event_date', partition_by='event_date') }}
 -- Per feature and day: is the output good (behaviour and ratings), how fast, how costly.
 -- Rates and averages are over observed calls; cost weighs sampled calls by 1 / sample_rate.
 -- Latency percentiles skip calls whose source does not measure TTFT (ttft_samples says how many did).

@@ -1,12 +1,4 @@
-{{
-    config(
-        materialized='incremental',
-        unique_key='hour_ts',
-        incremental_strategy=replace_rows_strategy(),
-        partition_by='hour_ts',
-        on_schema_change='append_new_columns'
-    )
-}}
+{{ config(unique_key='hour_ts', partition_by='hour_ts') }}
 -- TTFT and total latency percentiles per feature x model x hour against the TTFT SLO
 -- (var slo_ttft_p95_ms, default 1500 ms at p95). An hour breaches when p95 TTFT is above the SLO and
 -- at least slo_min_calls calls measured TTFT (thinner hours are reported, not judged).

@@ -1,3 +1,4 @@
+{{ config(materialized='table') }}
 -- Did a model version get worse? Each model version and day is compared, on quality, regeneration
 -- rate, TTFT, latency and cost per 1k tokens, with:
 --   previous: the model's previous version (by first appearance) over the trailing window ending that
@@ -13,7 +14,7 @@
 
 with daily as (
 
-    select * from {{ ref('int_model_daily_stats') }}
+    select * from {{ ref('int_model_versions__aggregated_daily') }}
 
 ),
 

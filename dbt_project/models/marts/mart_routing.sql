@@ -1,12 +1,4 @@
-{{
-    config(
-        materialized='incremental',
-        unique_key='event_date',
-        incremental_strategy=replace_rows_strategy(),
-        partition_by='event_date',
-        on_schema_change='append_new_columns'
-    )
-}}
+{{ config(unique_key='event_date', partition_by='event_date') }}
 -- Per feature, day and routing strategy: share of calls, cost and latency, what fallbacks cost beyond
 -- the primary route, and what the response cache saved. Calls weigh 1 / sample_rate.
 --   fallback_premium_usd = fallback cost - fallback calls x the primary route's average cost per call

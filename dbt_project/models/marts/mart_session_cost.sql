@@ -1,11 +1,4 @@
-{{
-    config(
-        materialized='incremental',
-        unique_key='session_id',
-        incremental_strategy=replace_rows_strategy(),
-        on_schema_change='append_new_columns'
-    )
-}}
+{{ config(unique_key='session_id') }}
 -- Cost per session against the session budget. Incremental: sessions with rows (re)written since the
 -- last build are recomputed from all their interactions, so a late event or a re-price lands in the
 -- right session and nothing else is read. Sampled calls weigh 1 / sample_rate in cost and calls.

@@ -1,12 +1,4 @@
-{{
-    config(
-        materialized='incremental',
-        unique_key='event_date',
-        incremental_strategy=replace_rows_strategy(),
-        partition_by='event_date',
-        on_schema_change='append_new_columns'
-    )
-}}
+{{ config(unique_key='event_date', partition_by='event_date') }}
 -- Cost per user per day, with rolling 7- and 30-day cost for per-user budgets. Incremental: from the
 -- earliest day touched since the last build onward, every user-day is recomputed (a late row changes
 -- the rolling sums of the 29 days after it), reading fct only from 29 days before that.

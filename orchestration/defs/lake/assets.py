@@ -5,12 +5,12 @@ import time
 
 import dagster as dg
 
-from ingestion import lake
+from ingestion.lake import loader as lake
+from ingestion.lake.writer_lock import writer_lock
 from ingestion.layout import Layout
-from ingestion.writer_lock import writer_lock
 from orchestration.defs.lake.checks import CONTRACT_CHECK, contract_check_result
 from orchestration.metadata import load_summary_md
-from orchestration.names import LAKE_FEEDBACK, LAKE_INTERACTIONS, LOAD_LAKE
+from orchestration.names import LAKE_FEEDBACK, LAKE_INTERACTIONS, LOAD_LAKE, PROBLEMS
 from orchestration.resources import WarehouseSettings
 
 # Partitioned by the date a file landed (from its landing/<source>/<YYYY-MM-DD>/ path, else its
@@ -52,18 +52,13 @@ def load_lake(context: dg.AssetExecutionContext, settings: WarehouseSettings):
     problems += [p for r in loads for p in r.problems()]
     files = [f for r in loaded for f in r.files]
     combined = lake.LoadResult(load_date=",".join(load_dates), files=files)
+    counts = lake.LoadCounts.of(files, files_rejected=len(rejected) + sum(len(r.rejected) for r in loads))
     yield dg.MaterializeResult(
-        asset_key="lake_interactions",
+        asset_key=LAKE_INTERACTIONS,
         metadata={
+            **counts.as_metadata(),  # aiw run reads them back as LoadCounts (orchestration/pipeline.py)
             "load_dates": dg.MetadataValue.json(sorted(r.load_date for r in loaded)),
-            "files_loaded": len(files),
-            "files_rejected": len(rejected) + sum(len(r.rejected) for r in loads),
-            "problems": dg.MetadataValue.json(problems),
-            "lines": sum(f.lines for f in files),
-            "accepted": sum(f.accepted for f in files),
-            "quarantined": sum(f.quarantined for f in files),
-            "duplicates_dropped": sum(f.duplicates for f in files),
-            "skipped": sum(f.skipped for f in files),
+            PROBLEMS: dg.MetadataValue.json(problems),
             "reconciles": all(f.reconciles for f in files),
             "quarantine_share": dg.MetadataValue.float(round(combined.quarantined / combined.lines, 6)
                                                        if combined.lines else 0.0),
@@ -73,5 +68,4 @@ def load_lake(context: dg.AssetExecutionContext, settings: WarehouseSettings):
         },
         check_results=[check],
     )
-    yield dg.MaterializeResult(asset_key="lake_feedback",
-                               metadata={"accepted": sum(f.feedback_accepted for f in files)})
+    yield dg.MaterializeResult(asset_key=LAKE_FEEDBACK, metadata={"accepted": counts.feedback_accepted})

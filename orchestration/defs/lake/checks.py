@@ -8,8 +8,8 @@ import dagster as dg
 import duckdb
 
 from expectations.runner import DEFAULT_FULL_ROWS, validate_parquet
-from ingestion.lake import LoadResult
-from ingestion.landing import discover
+from ingestion.lake.landing import discover
+from ingestion.lake.loader import LoadResult
 from ingestion.layout import SOURCES, Layout
 from ingestion.sql import quote_path
 from orchestration.defs.lake.quarantine import (

@@ -5,7 +5,7 @@ import hashlib
 
 import dagster as dg
 
-from ingestion import lake
+from ingestion.lake import loader as lake
 from orchestration.defs.lake.assets import load_date_partitions
 from orchestration.defs.lake.jobs import load_lake_job
 from orchestration.resources import WarehouseSettings

@@ -9,8 +9,8 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
 
+from ingestion.lake.writer_lock import writer_lock
 from ingestion.prices import lake_directory, resolve_lake_models
-from ingestion.writer_lock import writer_lock
 from orchestration.defs.warehouse.inputs import build_inputs, forget_build, record_build
 from orchestration.defs.warehouse.project import dbt_project, ensure_manifest, finish_invocation
 from orchestration.defs.warehouse.upgrade import needs_full_refresh, record_format
@@ -44,7 +44,7 @@ def with_mart_metadata(events: list[Any], warehouse: Path, context: dg.AssetExec
 
 
 class WarehouseTranslator(DagsterDbtTranslator):
-    """Asset groups follow the dbt folders (staging, intermediate, marts)."""
+    """Asset groups follow the dbt folders (staging, intermediate, marts, audit)."""
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
         fqn = dbt_resource_props.get("fqn", [])
@@ -73,7 +73,7 @@ def warehouse_models_asset() -> dg.AssetsDefinition:
         """`dbt build` of the selected models against $AIW_HOME/warehouse.duckdb.
 
         The formula unit tests are code tests, not data checks: they run in the test suite
-        (tests/test_dbt_unit.py), not on every data run.
+        (tests/dbt_project/test_dbt_unit.py), not on every data run.
         """
         layout = settings.layout()
         # Hold the materializations until dbt has exited: only then can this process open the warehouse

@@ -91,8 +91,8 @@ class WarehouseDbtCliResource(DbtCliResource):
     `.fetch_row_counts()` and `.fetch_column_metadata()`. Each is a full dbt start-up (1.5-2 s on 2 cores).
     Here the dbt executable is the one installed beside this interpreter (DBT_EXECUTABLE), so its version
     is the installed dbt-core's, and the marts' metadata comes from with_mart_metadata() (assets.py), not
-    from the adapter. Both overrides are private hooks of the pinned dagster-dbt: tests/test_fixed_costs.py
-    fails if they stop being called.
+    from the adapter. Both overrides are private hooks of the pinned dagster-dbt:
+    tests/orchestration/test_fixed_costs.py fails if they stop being called.
     """
 
     @cached_property
