@@ -7,11 +7,30 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import math
+import os
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
 
 from ingestion.contract.pii import ID_FIELDS, scrub
+
+
+def names_from_env(variable: str, default: tuple[str, ...], environ: Mapping[str, str] | None = None
+                   ) -> tuple[str, ...]:
+    """Comma-separated names from an environment variable (the adapters' feature settings); the default
+    when it is unset or holds none."""
+    raw = (environ if environ is not None else os.environ).get(variable, "")
+    return tuple(n.strip() for n in raw.split(",") if n.strip()) or default
+
+
+def parse_iso(value: str) -> dt.datetime | None:
+    """An ISO-8601 time as an aware datetime (naive means UTC); None when it is not one."""
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=dt.UTC)
 
 
 def scrub_record(record: dict[str, Any]) -> dict[str, Any]:
@@ -136,11 +155,6 @@ def iso_to_epoch_ms(value: Any) -> Any:
     if is_number(value):
         return value
     if isinstance(value, str):
-        try:
-            parsed = dt.datetime.fromisoformat(value)
-        except ValueError:
-            return value
-        if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=dt.UTC)
-        return int(parsed.timestamp() * 1000)
+        parsed = parse_iso(value)
+        return value if parsed is None else int(parsed.timestamp() * 1000)
     return value

@@ -12,7 +12,6 @@ The mapping table is in docs/adapters.md.
 from __future__ import annotations
 
 import datetime as dt
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +22,8 @@ from ingestion.adapters.common import (
     dig,
     first,
     json_decoded,
+    names_from_env,
+    parse_iso,
     present,
     scrub_record,
 )
@@ -74,9 +75,7 @@ class LangfuseOptions:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> LangfuseOptions:
         """Options from AIW_LANGFUSE_FEATURE_KEY (comma-separated metadata keys)."""
-        raw = (environ if environ is not None else os.environ).get(FEATURE_ENV, "")
-        names = tuple(n.strip() for n in raw.split(",") if n.strip())
-        return cls(feature_keys=names or DEFAULT_FEATURE_KEYS)
+        return cls(feature_keys=names_from_env(FEATURE_ENV, DEFAULT_FEATURE_KEYS, environ))
 
 
 def is_observation(value: Any) -> bool:
@@ -87,15 +86,8 @@ def is_observation(value: Any) -> bool:
 def epoch_us(value: Any) -> int | None:
     """An export timestamp (`YYYY-MM-DD HH:MM:SS.ffffff`, UTC; any ISO-8601 time, naive meaning UTC) as
     whole epoch microseconds; None for anything else."""
-    if not isinstance(value, str):
-        return None
-    try:
-        parsed = dt.datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=dt.UTC)
-    return (parsed - _EPOCH) // dt.timedelta(microseconds=1)
+    parsed = parse_iso(value) if isinstance(value, str) else None
+    return None if parsed is None else (parsed - _EPOCH) // dt.timedelta(microseconds=1)
 
 
 def _whole_ms(us: int) -> int:

@@ -9,7 +9,6 @@ pass-through, ...) is skipped and counted by the loader. The mapping table is in
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +18,7 @@ from ingestion.adapters.common import (
     dig,
     epoch_seconds_to_ms,
     first,
+    names_from_env,
     present,
     scrub_record,
     seconds_between_ms,
@@ -48,9 +48,7 @@ class LitellmOptions:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> LitellmOptions:
         """Options from AIW_LITELLM_FEATURE_KEY (comma-separated metadata keys)."""
-        raw = (environ if environ is not None else os.environ).get(FEATURE_ENV, "")
-        names = tuple(n.strip() for n in raw.split(",") if n.strip())
-        return cls(feature_keys=names or DEFAULT_FEATURE_KEYS)
+        return cls(feature_keys=names_from_env(FEATURE_ENV, DEFAULT_FEATURE_KEYS, environ))
 
 
 def is_payload(value: Any) -> bool:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import binascii
 import math
-import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from ingestion.adapters.common import (
     iso_to_epoch_ms,
     json_decoded,
     json_in,
+    names_from_env,
     present,
     scrub_record,
 )
@@ -110,9 +110,7 @@ class OtlpOptions:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> OtlpOptions:
         """Options from AIW_OTLP_FEATURE_ATTRIBUTE (comma-separated attribute names, first present wins)."""
-        raw = (environ if environ is not None else os.environ).get(FEATURE_ENV, "")
-        names = tuple(n.strip() for n in raw.split(",") if n.strip())
-        return cls(feature_attributes=names or DEFAULT_FEATURE_ATTRIBUTES)
+        return cls(feature_attributes=names_from_env(FEATURE_ENV, DEFAULT_FEATURE_ATTRIBUTES, environ))
 
 
 # An int64 written as a decimal string (OTLP JSON's encoding) of at most 18 digits becomes a number.

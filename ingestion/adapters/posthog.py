@@ -13,7 +13,6 @@ everything else returns None: skipped and counted by the loader. The mapping tab
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +26,7 @@ from ingestion.adapters.common import (
     first,
     is_number,
     iso_to_epoch_ms,
+    names_from_env,
     present,
     scrub_record,
     seconds_to_ms,
@@ -63,9 +63,7 @@ class PosthogOptions:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> PosthogOptions:
         """Options from AIW_POSTHOG_FEATURE_PROPERTY (comma-separated property names)."""
-        raw = (environ if environ is not None else os.environ).get(FEATURE_ENV, "")
-        names = tuple(n.strip() for n in raw.split(",") if n.strip())
-        return cls(feature_properties=names or DEFAULT_FEATURE_PROPERTIES)
+        return cls(feature_properties=names_from_env(FEATURE_ENV, DEFAULT_FEATURE_PROPERTIES, environ))
 
 
 def is_event(value: Any) -> bool:

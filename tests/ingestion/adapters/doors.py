@@ -16,6 +16,8 @@ from typing import Any
 
 import orjson
 
+from tests.ingestion.adapters.test_otlp_mapping import attr
+
 
 @dataclass(frozen=True)
 class Call:
@@ -82,26 +84,16 @@ def native_record(door: str, call: Call) -> dict[str, Any]:
 
 # --- OTLP: GenAI, OpenInference and Langfuse SDK spans ------------------------------------------------------
 
-def _attr(key: str, value: Any) -> dict[str, Any]:
-    if isinstance(value, bool):
-        return {"key": key, "value": {"boolValue": value}}
-    if isinstance(value, int):
-        return {"key": key, "value": {"intValue": str(value)}}
-    if isinstance(value, float):
-        return {"key": key, "value": {"doubleValue": value}}
-    return {"key": key, "value": {"stringValue": value}}
-
-
 def _span(door: str, call: Call, attrs: dict[str, Any]) -> dict[str, Any]:
     return {"traceId": _hex(door, call.session, 32), "spanId": _hex(door, str(call.index), 16),
             "name": f"chat {call.model}", "kind": 3, "startTimeUnixNano": str(call.start_ms * 1_000_000),
             "endTimeUnixNano": str((call.start_ms + call.latency_ms) * 1_000_000),
-            "attributes": [_attr(k, v) for k, v in attrs.items() if v is not None],
+            "attributes": [attr(k, v) for k, v in attrs.items() if v is not None],
             "status": {"code": 2} if call.error else {}}
 
 
 def _traces(spans: list[dict[str, Any]]) -> bytes:
-    return orjson.dumps({"resourceSpans": [{"resource": {"attributes": [_attr("service.name", "svc")]},
+    return orjson.dumps({"resourceSpans": [{"resource": {"attributes": [attr("service.name", "svc")]},
                                             "scopeSpans": [{"scope": {"name": "x"}, "spans": spans}]}]})
 
 

@@ -20,6 +20,36 @@ DELAY_S = 0.04  # server think time, so span and $ai_latency timings are clearly
 CHUNK_DELAY_S = 0.01
 
 
+class QuietHandler(BaseHTTPRequestHandler):
+    """HTTP/1.1 without request logging; `body()` reads the request body, gunzipped when it came gzipped."""
+
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *_args: Any) -> None:
+        pass
+
+    def body(self) -> bytes:
+        raw = self.rfile.read(int(self.headers.get("content-length", 0)))
+        return gzip.decompress(raw) if self.headers.get("content-encoding") == "gzip" else raw
+
+
+class LocalServer:
+    """A fake served on 127.0.0.1 at a free port, on a daemon thread."""
+
+    def serve(self, handler: type[BaseHTTPRequestHandler]) -> None:
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def host(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
 @dataclass
 class Served:
     """One completion the fake server produced (the ground truth the marts are checked against)."""
@@ -37,7 +67,7 @@ class Served:
 
 
 @dataclass
-class FakeOpenAI:
+class FakeOpenAI(LocalServer):
     """An OpenAI-compatible /v1/chat/completions on 127.0.0.1, streaming and not, with cached-token usage."""
 
     served: list[Served] = field(default_factory=list)
@@ -45,29 +75,17 @@ class FakeOpenAI:
     def start(self) -> FakeOpenAI:
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *_args: Any) -> None:
-                pass
-
+        class Handler(QuietHandler):
             def do_POST(self) -> None:  # noqa: N802 - http.server's naming
                 started = time.perf_counter()
-                body = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))) or b"{}")
-                fake.handle(self, body, started)
+                fake.handle(self, json.loads(self.body() or b"{}"), started)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+        self.serve(Handler)
         return self
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        return f"{self.host}/v1"
 
     def handle(self, h: BaseHTTPRequestHandler, body: dict[str, Any], started: float) -> None:
         model = body.get("model", "")
@@ -131,7 +149,7 @@ class FakeOpenAI:
 
 
 @dataclass
-class FakePosthog:
+class FakePosthog(LocalServer):
     """A PostHog capture endpoint on 127.0.0.1: keeps the events of every (gzip) batch posted to /batch/."""
 
     events: list[dict[str, Any]] = field(default_factory=list)
@@ -140,12 +158,7 @@ class FakePosthog:
     def start(self) -> FakePosthog:
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *_args: Any) -> None:
-                pass
-
+        class Handler(QuietHandler):
             def _reply(self, payload: bytes = b'{"status": 1}') -> None:
                 self.send_response(200)
                 self.send_header("content-type", "application/json")
@@ -158,27 +171,14 @@ class FakePosthog:
                 self._reply(b"{}")
 
             def do_POST(self) -> None:  # noqa: N802
-                raw = self.rfile.read(int(self.headers.get("content-length", 0)))
-                if self.headers.get("content-encoding") == "gzip":
-                    raw = gzip.decompress(raw)
+                raw = self.body()
                 fake.paths.append("POST " + self.path)
                 if self.path.startswith("/batch"):
-                    body = json.loads(raw)
-                    fake.events.extend(body.get("batch", []))
+                    fake.events.extend(json.loads(raw).get("batch", []))
                 self._reply()
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+        self.serve(Handler)
         return self
-
-    @property
-    def host(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
     def export_rows(self) -> list[dict[str, Any]]:
         """The received events as PostHog batch-export JSON lines would hold them."""
@@ -215,7 +215,7 @@ def otlp_json_lines(spans: list[Any]) -> list[str]:
 
 
 @dataclass
-class FakeOtlpEndpoint:
+class FakeOtlpEndpoint(LocalServer):
     """An OTLP/HTTP trace endpoint on 127.0.0.1 for exporters that send protobuf (any path): keeps each
     export request as an OTLP JSON line (otlp_request_json), as a Collector with a file exporter would."""
 
@@ -227,34 +227,16 @@ class FakeOtlpEndpoint:
 
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *_args: Any) -> None:
-                pass
-
+        class Handler(QuietHandler):
             def do_POST(self) -> None:  # noqa: N802
-                raw = self.rfile.read(int(self.headers.get("content-length", 0)))
-                if self.headers.get("content-encoding") == "gzip":
-                    raw = gzip.decompress(raw)
                 fake.paths.append(self.path)
                 request = ExportTraceServiceRequest()
-                request.ParseFromString(raw)
+                request.ParseFromString(self.body())
                 fake.lines.append(otlp_request_json(request))
                 self.send_response(200)
                 self.send_header("content-type", "application/x-protobuf")
                 self.send_header("content-length", "0")
                 self.end_headers()
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+        self.serve(Handler)
         return self
-
-    @property
-    def host(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()

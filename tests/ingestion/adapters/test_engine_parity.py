@@ -16,6 +16,7 @@ from typing import Any
 
 import duckdb
 import orjson
+import pytest
 
 from ingestion.adapters import posthog as ph
 from ingestion.adapters import posthog_sql
@@ -195,9 +196,7 @@ def posthog_event(rng: random.Random, i: int) -> dict[str, Any]:
 
 
 def posthog_lines(rng: random.Random, count: int) -> list[str]:
-    lines: list[Any] = [posthog_event(rng, i) for i in range(count)] + NOT_THE_FORMAT
-    rng.shuffle(lines)
-    return [x if isinstance(x, str) else orjson.dumps(x).decode() for x in lines]
+    return shuffled_lines(rng, [posthog_event(rng, i) for i in range(count)], NOT_THE_FORMAT)
 
 
 # Where a LiteLLM payload's values sit, as key paths: each may get an odd value or go missing.
@@ -242,10 +241,15 @@ def litellm_line(rng: random.Random, i: int) -> dict[str, Any]:
     return p
 
 
-def litellm_lines(rng: random.Random, count: int) -> list[str]:
-    lines: list[Any] = [litellm_line(rng, i) for i in range(count)] + NOT_THE_FORMAT + ['{"call_type": 5}']
+def shuffled_lines(rng: random.Random, objects: list[Any], not_the_format: list[str]) -> list[str]:
+    """The objects and the lines that are not the format, in random order, as JSON lines."""
+    lines = objects + not_the_format
     rng.shuffle(lines)
     return [x if isinstance(x, str) else orjson.dumps(x).decode() for x in lines]
+
+
+def litellm_lines(rng: random.Random, count: int) -> list[str]:
+    return shuffled_lines(rng, [litellm_line(rng, i) for i in range(count)], NOT_THE_FORMAT + ['{"call_type": 5}'])
 
 
 TIMES = ["2026-11-21 11:00:00.073470", "2026-11-21 11:00:01", "2026-11-21T11:00:00.5Z", "2026-11-21 13:00:00+02:00",
@@ -280,9 +284,7 @@ def langfuse_line(rng: random.Random, i: int) -> dict[str, Any]:
 
 
 def langfuse_lines(rng: random.Random, count: int) -> list[str]:
-    lines: list[Any] = [langfuse_line(rng, i) for i in range(count)] + NOT_THE_FORMAT + ['{"type": 5}']
-    rng.shuffle(lines)
-    return [x if isinstance(x, str) else orjson.dumps(x).decode() for x in lines]
+    return shuffled_lines(rng, [langfuse_line(rng, i) for i in range(count)], NOT_THE_FORMAT + ['{"type": 5}'])
 
 
 def _differences(source: str, lines: list[str]) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
@@ -293,32 +295,24 @@ def _differences(source: str, lines: list[str]) -> list[tuple[str, dict[str, Any
             for a, b in zip(sql, python, strict=True) if a != b]
 
 
-def test_otlp_engines_agree_on_every_record():
-    lines = otlp_lines(random.Random(11), 250)
-    assert _differences("otlp", lines) == []
+# source -> (its hostile corpus, seed, records); the same corpora feed the coverage check below.
+CORPORA = {"otlp": (otlp_lines, 11, 250), "posthog": (posthog_lines, 12, 600), "litellm": (litellm_lines, 13, 600),
+           "langfuse": (langfuse_lines, 14, 600)}
 
 
-def test_posthog_engines_agree_on_every_record():
-    lines = posthog_lines(random.Random(12), 600)
-    assert _differences("posthog", lines) == []
+def corpus(source: str) -> list[str]:
+    make, seed, count = CORPORA[source]
+    return make(random.Random(seed), count)
 
 
-def test_litellm_engines_agree_on_every_record():
-    lines = litellm_lines(random.Random(13), 600)
-    assert _differences("litellm", lines) == []
-
-
-def test_langfuse_engines_agree_on_every_record():
-    lines = langfuse_lines(random.Random(14), 600)
-    assert _differences("langfuse", lines) == []
+@pytest.mark.parametrize("source", sorted(CORPORA))
+def test_engines_agree_on_every_record(source):
+    assert _differences(source, corpus(source)) == []
 
 
 def test_the_generated_cases_cover_what_they_should():
     # Guard against a generator that drifts into only easy cases: both outcomes and every line kind occur.
-    otlp = staged("otlp", otlp_lines(random.Random(11), 250), "sql")
-    posthog = staged("posthog", posthog_lines(random.Random(12), 600), "sql")
-    litellm = staged("litellm", litellm_lines(random.Random(13), 600), "sql")
-    langfuse = staged("langfuse", langfuse_lines(random.Random(14), 600), "sql")
+    otlp, posthog, litellm, langfuse = (staged(s, corpus(s), "sql") for s in ("otlp", "posthog", "litellm", "langfuse"))
     for rows in (otlp, posthog, litellm, langfuse):
         kinds = {("skipped" if r["is_skipped"] else r["record_type"], bool(r["rules"])) for r in rows}
         assert {("skipped", False), ("interaction", False), ("interaction", True), ("blank", False)} <= kinds

@@ -16,7 +16,7 @@ import pytest
 
 from ingestion.adapters import langfuse as lf
 from tests.conftest import NOW_MS
-from tests.ingestion.adapters.engines import ENGINES, records
+from tests.ingestion.adapters.engines import records
 
 OPTS = lf.LangfuseOptions()
 INPUT = '[{"role": "user", "content": "secret from bob@example.com"}]'
@@ -40,11 +40,6 @@ def observation(**overrides: Any) -> dict[str, Any]:
     }
     base.update(overrides)
     return base
-
-
-@pytest.fixture(params=ENGINES)
-def engine(request: pytest.FixtureRequest) -> str:
-    return request.param
 
 
 def mapped(engine: str, obj: Any) -> dict[str, Any] | None:

@@ -14,7 +14,7 @@ import pytest
 
 from ingestion.adapters import litellm as ll
 from tests.conftest import NOW_MS
-from tests.ingestion.adapters.engines import ENGINES, records
+from tests.ingestion.adapters.engines import records
 
 START_S = (NOW_MS - 3_600_000) / 1000 + 0.123456
 OPTS = ll.LitellmOptions()
@@ -45,11 +45,6 @@ def payload(**overrides: Any) -> dict[str, Any]:
     }
     base.update(overrides)
     return base
-
-
-@pytest.fixture(params=ENGINES)
-def engine(request: pytest.FixtureRequest) -> str:
-    return request.param
 
 
 def mapped(engine: str, obj: Any) -> dict[str, Any] | None:

@@ -10,10 +10,8 @@ import datetime as dt
 import hashlib
 from typing import Any
 
-import pytest
-
 from ingestion.adapters import otlp
-from tests.ingestion.adapters.engines import ENGINES, records
+from tests.ingestion.adapters.engines import records
 from tests.ingestion.adapters.test_otlp_mapping import START_NS, TRACE, attr, span, traces
 
 INPUT_VALUE = '{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "secret from bob@example.com"}]}'
@@ -40,11 +38,6 @@ LANGFUSE_GENERATION = {
     "langfuse.observation.type": "generation", "langfuse.observation.output": "secret answer",
     "langfuse.observation.model.name": "gpt-4o-2024-08-06", "langfuse.observation.usage_details": LANGFUSE_USAGE,
     "langfuse.observation.completion_start_time": '"2026-11-21T11:00:00.300000Z"'}
-
-
-@pytest.fixture(params=ENGINES)
-def engine(request: pytest.FixtureRequest) -> str:
-    return request.param
 
 
 def mapped(engine: str, attrs: dict[str, Any], **kwargs: Any) -> dict[str, Any] | None:
