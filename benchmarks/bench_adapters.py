@@ -278,9 +278,12 @@ FORMATS = {
 }
 
 
+MEMORY_LIMIT = {"value": "1GB"}  # --memory-limit
+
+
 def measure_sql(path: Path, source: str) -> tuple[int, float]:
     """(records, wall seconds) for mapping one file with the loader's SQL, every canonical line materialised."""
-    con = duckdb.connect(config={"memory_limit": "1GB"})
+    con = duckdb.connect(config={"memory_limit": MEMORY_LIMIT["value"]})
     con.execute("set TimeZone = 'UTC'")
     started = time.perf_counter()
     (records, _chars) = con.execute(
@@ -326,12 +329,16 @@ def main() -> int:
                         help="records without message content (OTel's default; PostHog's privacy mode)")
     parser.add_argument("--formats", default=",".join(FORMATS),
                         help=f"comma-separated formats to measure (default {','.join(FORMATS)})")
+    parser.add_argument("--memory-limit", default="1GB",
+                        help="DuckDB memory_limit of the adapter runs and (as AIW_DUCKDB_MEMORY_LIMIT) the loads")
     parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     args = parser.parse_args()
+    MEMORY_LIMIT["value"] = args.memory_limit
+    os.environ["AIW_DUCKDB_MEMORY_LIMIT"] = args.memory_limit
     rng = random.Random(42)
     figures: dict[str, object] = {"records_per_format": args.records, "cpus": os.cpu_count(),
                                   "content": not args.no_content,
-                                  "load_average": os.getloadavg()[0]}
+                                  "load_average": os.getloadavg()[0], "memory_limit": args.memory_limit}
     with tempfile.TemporaryDirectory() as tmp:
         layout = Layout.from_env(Path(tmp) / "aiw").ensure()
         formats = [f.strip() for f in args.formats.split(",") if f.strip()]
