@@ -154,11 +154,14 @@ def _validate_parquet(parquet: str | list[str], now_ms: int, spill_dir: str | No
     con = duckdb.connect(config={"memory_limit": duckdb_memory_limit(),
                                  **({"temp_directory": spill_dir} if spill_dir else {})})
     try:
+        columns = {row[0] for row in con.execute(f"describe select * from {source}").fetchall()}
+        sums += _map_measures(columns)
+        star = _star(columns)
         rows = con.execute(f"select count(*) from {source}").fetchone()[0]
         if rows == 0:
             return ContractReport(rows=0, outcomes=[])
         if rows <= full_rows:
-            return _validate_with_gx(f"select *{sums} from {source}", rows, rows, now_ms, spill_dir)
+            return _validate_with_gx(f"select {star}{sums} from {source}", rows, rows, now_ms, spill_dir)
         duplicates = con.execute(f"select count(*) - count(distinct event_id) from {source}").fetchone()[0]
         repeated = [r[0] for r in con.execute(
             f"select event_id from {source} group by 1 having count(*) > 1 order by 1 limit 5").fetchall()
@@ -173,7 +176,8 @@ def _validate_parquet(parquet: str | list[str], now_ms: int, spill_dir: str | No
             con.execute(f"copy (select * from {source} where hash(event_id) % 1000000 < {per_million}) "
                         f"to {quote_path(sample)} (format parquet)")
             validated = con.execute(f"select count(*) from read_parquet({quote_path(sample)})").fetchone()[0]
-            report = _validate_with_gx(f"select *{sums} from read_parquet({quote_path(sample)})", rows, validated,
+            sampled = f"read_parquet({quote_path(sample)})"
+            report = _validate_with_gx(f"select {star}{sums} from {sampled}", rows, validated,
                                        now_ms, spill_dir)
     finally:
         con.close()
@@ -181,6 +185,24 @@ def _validate_parquet(parquet: str | list[str], now_ms: int, spill_dir: str | No
         expectation="expect_column_values_to_be_unique (all rows, DuckDB)", column="event_id",
         success=duplicates == 0, unexpected_count=int(duplicates), examples=repeated))
     return report
+
+
+def _star(present: set[str]) -> str:
+    """`*` with each map column replaced by its text (GX reads the rows through SQLAlchemy, which has no MAP)."""
+    maps = [f.name for f in c.INTERACTION_FIELDS if f.kind == "map" and f.name in present]
+    return "*" + (f" replace ({', '.join(f'cast({m} as varchar) as {m}' for m in maps)})" if maps else "")
+
+
+def _map_measures(present: set[str]) -> str:
+    """Derived columns for the map fields' limits (`schema.map_measures`). Files written before a map field
+    existed have no such column: a column missing from every file measures 0, as an absent map does."""
+    out = ""
+    for f in c.INTERACTION_FIELDS:
+        if f.map_limits is None:
+            continue
+        for column, sql, _, _ in c.map_measures(f):
+            out += f", {sql if f.name in present else '0'} as {column}"
+    return out
 
 
 def _validate_with_gx(query: str, rows: int, validated: int, now_ms: int, spill_dir: str | None) -> ContractReport:

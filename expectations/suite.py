@@ -19,6 +19,8 @@ def expectation_specs(now_ms: int) -> list[tuple[str, dict[str, Any]]]:
     """(GX expectation class name, kwargs) pairs for accepted interaction rows. Pure: no GX import."""
     specs: list[tuple[str, dict[str, Any]]] = []
     for f in c.INTERACTION_FIELDS:
+        for column, _, highest, _ in c.map_measures(f) if f.map_limits else ():
+            specs.append(("ExpectColumnValuesToBeBetween", {"column": column, "min_value": 0, "max_value": highest}))
         if f.required and f.nullable_since is None:
             specs.append(("ExpectColumnValuesToNotBeNull", {"column": f.name}))
         if f.non_empty:

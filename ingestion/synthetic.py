@@ -140,6 +140,24 @@ def _list_price(model: str, prompt: int, cached: int, completion: int) -> float:
     return ((prompt - cached) * inp + cached * cached_rate + completion * out) / 1e6
 
 
+# Contract 1.2 tags. Every user belongs to one tenant (a customer org) and every feature to one team; a tenth
+# of sessions run in staging; sessions are split between two prompt versions. All of it is a function of ids
+# the generator already drew (no draw of its own), so adding tags changed no other value of the data.
+TENANTS = ("acme", "globex", "initech", "umbrella", "hooli", "stark", "wayne", "tyrell")
+TEAMS = {"chat_assistant": "assistant", "summarize_doc": "productivity", "code_review": "devtools",
+         "search_answer": "search", "email_draft": "productivity"}
+PROMPT_VERSIONS = ("v1", "v2")
+
+
+def _pick(key: str, n: int) -> int:
+    return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=4).digest(), "big") % n
+
+
+def synthetic_tags(user: str, feature: str, session_id: str) -> dict[str, str]:
+    return {"tenant": TENANTS[_pick(user, len(TENANTS))], "team": TEAMS.get(feature, "platform"),
+            "env": "staging" if _pick(session_id + "env", 10) == 0 else "prod"}
+
+
 class _Builder:
     """Builds valid interactions for one simulated day."""
 
@@ -230,6 +248,9 @@ class _Builder:
             event.update(provider=MODELS[model][0], response_hash=response_hash,
                          prompt_hash=hashlib.blake2b(f"p{self.seq}".encode(), digest_size=8).hexdigest(),
                          trace_id=session_id, is_error=False)
+            if self.seq % 3:  # two in three of these producers moved to 1.2; the others still write 1.1
+                event.update(schema_version="1.2", tags=synthetic_tags(user, feature, session_id),
+                             prompt_version=PROMPT_VERSIONS[_pick(session_id + "prompt", 2)])
         return event
 
 
@@ -375,7 +396,7 @@ def generate(layout: Layout, opts: Options, keep_records: bool = False,
                     twin["total_latency_ms"] = twin["total_latency_ms"] + 1.0  # same id, other content
                     landing[land_day].append((orjson.dumps(twin).decode(), c.RULE_DUPLICATE_CONFLICT))
                     continue
-                if event["explicit_rating"] and event["schema_version"] == "1.1" \
+                if event["explicit_rating"] and event["schema_version"] != "1.0" \
                         and rng.random() < opts.late_feedback_share:
                     # The rating arrives later, as its own record, in the next day's file when there is one.
                     rating, event["explicit_rating"] = event["explicit_rating"], None

@@ -56,3 +56,25 @@
     {%- endfor -%}
     {%- endif -%}
 {%- endmacro %}
+
+{#- A lake relation that has every column in `columns` ([name, SQL type] pairs), null where no file has it.
+    The lake keeps files as they were loaded: files written before a contract version added a field have no
+    such column, and a lake holding only such files has none at all (docs/contract.md, upgrading to 1.2).
+    DuckDB: UNION ALL BY NAME with an empty relation of those columns fills what is missing with NULL and
+    changes nothing else (filters and projections still reach the Parquet scan). -#}
+{% macro lake_with_columns(relation, columns) -%}
+    {{ return(adapter.dispatch('lake_with_columns', 'ai_analytics_warehouse')(relation, columns)) }}
+{%- endmacro %}
+
+{#- Spark: register_lake_tables infers the schema of the files with mergeSchema; a column no file has yet is
+    missing there (load one 1.2 record first). -#}
+{% macro default__lake_with_columns(relation, columns) -%}
+    {{ relation }}
+{%- endmacro %}
+
+{% macro duckdb__lake_with_columns(relation, columns) -%}
+    (select * from {{ relation }}
+     union all by name
+     select {% for name, type in columns %}cast(null as {{ type }}) as {{ name }}{{ ', ' if not loop.last }}{% endfor %}
+     where false)
+{%- endmacro %}

@@ -142,3 +142,16 @@
 {% macro utc_second_of_day(ts) -%}
     (hour({{ ts }}) * 3600 + minute({{ ts }}) * 60 + second({{ ts }}))
 {%- endmacro %}
+
+{#- One row per element of a list (in a select list): DuckDB unnest, Spark explode. -#}
+{% macro explode_list(expr) -%}
+    {{ return(adapter.dispatch('explode_list', 'ai_analytics_warehouse')(expr)) }}
+{%- endmacro %}
+
+{% macro default__explode_list(expr) -%}
+    explode({{ expr }})
+{%- endmacro %}
+
+{% macro duckdb__explode_list(expr) -%}
+    unnest({{ expr }})
+{%- endmacro %}

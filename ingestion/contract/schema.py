@@ -13,14 +13,16 @@ an *interaction* (one model call; `record_type` absent or "interaction") and *fe
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
-Kind = Literal["string", "int", "number", "bool"]
+# "map": a JSON object of string keys to string values (`tags`), bounded by the field's `MapLimits`.
+Kind = Literal["string", "int", "number", "bool", "map"]
 
-SUPPORTED_VERSIONS: tuple[str, ...] = ("1.0", "1.1")
-FEEDBACK_VERSIONS: tuple[str, ...] = ("1.1",)
-LATEST_VERSION = "1.1"
+SUPPORTED_VERSIONS: tuple[str, ...] = ("1.0", "1.1", "1.2")
+FEEDBACK_VERSIONS: tuple[str, ...] = ("1.1", "1.2")
+LATEST_VERSION = "1.2"
 
 # Plausibility window for event timestamps (epoch ms, UTC). Nothing in this product existed before
 # 2020; a clock more than a day ahead of the loader is broken, not early.
@@ -30,6 +32,15 @@ MAX_FUTURE_SKEW_MS = 24 * 3600 * 1000
 # Fields that may carry prompt or completion text in foreign formats or careless producers.
 # They are never loaded; the lake keeps hashes only.
 CONTENT_FIELDS: tuple[str, ...] = ("prompt", "completion", "response", "input", "output", "messages")
+
+
+@dataclass(frozen=True)
+class MapLimits:
+    """What a map field may hold: how many keys, which keys, how long a value (in characters)."""
+
+    max_keys: int
+    key_pattern: str  # matched against the whole key (both engines' regular expressions read it alike)
+    max_value_chars: int
 
 
 @dataclass(frozen=True)
@@ -48,6 +59,7 @@ class Field:
     exclusive_minimum: bool = False
     allowed: tuple[str, ...] | None = None
     default: Any = None  # value used when the field is absent or null (optional fields only)
+    map_limits: MapLimits | None = None  # kind "map" only
 
     @property
     def nullable_in_latest(self) -> bool:
@@ -123,6 +135,11 @@ INTERACTION_FIELDS: tuple[Field, ...] = (
     Field("is_error", "bool", "The call failed.", since="1.1", default=False),
     Field("sample_rate", "number", "Probability the producer kept this call; totals weight by 1/sample_rate.",
           since="1.1", minimum=0, exclusive_minimum=True, maximum=1, default=1.0),
+    # 1.2 additions
+    Field("tags", "map", "Dimensions to attribute cost and quality to (customer, tenant, team, environment, "
+          "API key, experiment arm): string keys to string values.", since="1.2",
+          map_limits=MapLimits(max_keys=32, key_pattern="[a-z0-9_.-]{1,64}", max_value_chars=256)),
+    Field("prompt_version", "string", "Version of the prompt template the call used.", since="1.2"),
 )
 
 INTERACTION_RULES: tuple[CrossFieldRule, ...] = (
@@ -169,6 +186,38 @@ def rule_allowed(field: str) -> str:
     return f"allowed:{field}"
 
 
+def rule_max_keys(field: str) -> str:
+    return f"max_keys:{field}"
+
+
+def rule_key_format(field: str) -> str:
+    return f"key_format:{field}"
+
+
+def rule_value_length(field: str) -> str:
+    return f"value_length:{field}"
+
+
+def map_measures(field: Field) -> tuple[tuple[str, str, int, str], ...]:
+    """What the Great Expectations suite checks of a map field, as derived columns over the lake's map column:
+    (column name, DuckDB SQL computing it, the highest value allowed, the rule it stands for).
+
+    GX has no expectation on map values; each limit becomes a number per row that must stay in range.
+    """
+    limits = field.map_limits
+    assert limits is not None
+    name = field.name
+    # A row without the map (null) measures 0 everywhere.
+    return (
+        (f"{name}__keys", f"coalesce(cardinality({name}), 0)", limits.max_keys, rule_max_keys(name)),
+        (f"{name}__malformed_keys",
+         f"coalesce(len(list_filter(map_keys({name}), lambda k: not regexp_full_match(k, '{limits.key_pattern}'))), 0)",
+         0, rule_key_format(name)),
+        (f"{name}__longest_value", f"coalesce(list_max(list_transform(map_values({name}), lambda v: length(v))), 0)",
+         limits.max_value_chars, rule_value_length(name)),
+    )
+
+
 def fields_for(record_type: str) -> tuple[Field, ...]:
     return INTERACTION_FIELDS if record_type == "interaction" else FEEDBACK_FIELDS
 
@@ -189,7 +238,22 @@ def _json_kind_ok(kind: Kind, value: Any) -> bool:
         return isinstance(value, int) or (isinstance(value, float) and value.is_integer())
     if kind == "number":
         return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if kind == "map":
+        return isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
     raise ValueError(kind)
+
+
+def _map_violations(field: Field, value: dict[str, str]) -> list[str]:
+    limits = field.map_limits
+    assert limits is not None, f"map field {field.name} has no MapLimits"
+    broken: list[str] = []
+    if len(value) > limits.max_keys:
+        broken.append(rule_max_keys(field.name))
+    if not all(re.fullmatch(limits.key_pattern, k) for k in value):
+        broken.append(rule_key_format(field.name))
+    if any(len(v) > limits.max_value_chars for v in value.values()):
+        broken.append(rule_value_length(field.name))
+    return broken
 
 
 def field_violations(field: Field, record: dict[str, Any], version: str) -> list[str]:
@@ -201,6 +265,8 @@ def field_violations(field: Field, record: dict[str, Any], version: str) -> list
         return [] if may_be_null else [rule_required(field.name)]
     if not _json_kind_ok(field.kind, value):
         return [rule_type(field.name)]
+    if field.kind == "map":
+        return _map_violations(field, value)
     broken: list[str] = []
     if field.non_empty and value == "":
         broken.append(rule_required(field.name))
@@ -272,6 +338,11 @@ def contract_markdown() -> str:
                 rule.append(f"{'>' if f.exclusive_minimum else '>='} {f.minimum:g}")
             if f.maximum is not None:
                 rule.append(f"<= {f.maximum:g}")
+            if f.map_limits is not None:
+                lim = f.map_limits
+                rule.append(f"object of string values; at most {lim.max_keys} keys (`{rule_max_keys(f.name)}`); "
+                            f"keys match `{lim.key_pattern}` (`{rule_key_format(f.name)}`); values at most "
+                            f"{lim.max_value_chars} characters (`{rule_value_length(f.name)}`)")
             if f.default is not None:
                 rule.append(f"default `{str(f.default).lower() if isinstance(f.default, bool) else f.default}`")
             req = "yes" if f.required else "no"

@@ -22,7 +22,13 @@ _ENUM_FIELDS = {"schema_version", "routing_strategy", "explicit_rating", "kind",
 # A line's text with JSON escapes decoded when it is valid JSON (json() writes UTF-8), else as it arrived.
 _DECODED_LINE = "(case when json_valid(line) then json(line)::VARCHAR else line end)"
 
-SQL_TYPES = {"string": "VARCHAR", "int": "BIGINT", "number": "DOUBLE", "bool": "BOOLEAN"}
+SQL_TYPES = {"string": "VARCHAR", "int": "BIGINT", "number": "DOUBLE", "bool": "BOOLEAN",
+             "map": "MAP(VARCHAR, VARCHAR)"}
+
+
+def _all_values_strings(json_values_types: str) -> str:
+    """SQL: every entry of a list of JSON type names is a string (true for an empty object)."""
+    return f"coalesce(list_bool_and(list_transform({json_values_types}, lambda t: t = 'VARCHAR')), true)"
 
 
 def all_fields() -> list[c.Field]:
@@ -56,6 +62,12 @@ def _typed(field: c.Field) -> str:
         return f"(case when {first} = '\"' then {value} end)"
     if field.kind == "bool":
         return f"(case when {text} in ('true', 'false') then {value} end)"
+    if field.kind == "map":
+        # DuckDB converts any value to VARCHAR (5 -> '5', {..} -> its JSON text) and gives NULL for an object
+        # that repeats a key: only an object of strings is the field's type. Nested CASE: the values' types are
+        # read only for the lines that have an object there.
+        values_types = f"json_type(j.{field.name}, {quote('$.*')})"
+        return f"(case when {first} = '{{' then (case when {_all_values_strings(values_types)} then {value} end) end)"
     is_number = f"{first} in ('-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9')"
     if field.kind == "int":
         # 12.0 is an integer written loosely; 12.5 is a type error (DuckDB would round it to 13).
@@ -78,6 +90,11 @@ def _typed_fast(field: c.Field, position: int) -> str:
     so the line takes the reference path, which accepts it.
     """
     value = f"v.{field.name}"
+    if field.kind == "map":
+        # As in `_typed`; the values' JSON types cost one more parse, only for the lines that carry the object.
+        values_types = f"json_type(line, {quote(f'$.{field.name}.*')})"
+        return (f"(case when jt[{position}] = 'OBJECT' then (case when {_all_values_strings(values_types)} "
+                f"then {value} end) end)")
     types = ", ".join(quote(t) for t in _JSON_TYPES[field.kind])
     finite = f" and isfinite({value})" if field.kind == "number" else ""
     return f"(case when jt[{position}] in ({types}){finite} then {value} end)"
@@ -114,6 +131,14 @@ def _field_rules(field: c.Field, prefix: str = "t_") -> list[tuple[str, str]]:
         rules.append((f"({typed} {op} {field.minimum!r})", c.rule_range(field.name)))
     if field.maximum is not None:
         rules.append((f"({typed} > {field.maximum!r})", c.rule_range(field.name)))
+    if field.map_limits is not None:
+        limits = field.map_limits
+        rules.append((f"(cardinality({typed}) > {limits.max_keys})", c.rule_max_keys(field.name)))
+        # An empty map has no key to break the pattern: list_bool_and([]) is NULL, which breaks no rule.
+        rules.append((f"(not list_bool_and(list_transform(map_keys({typed}), "
+                      f"lambda k: regexp_full_match(k, {quote(limits.key_pattern)}))))", c.rule_key_format(field.name)))
+        longest = f"list_max(list_transform(map_values({typed}), lambda x: length(x)))"
+        rules.append((f"({longest} > {limits.max_value_chars})", c.rule_value_length(field.name)))
     if field.since != "1.0":
         # A field newer than the record's version is not part of that record: ignore it.
         since = _version_ge(prefix + "schema_version", field.since)
@@ -176,6 +201,13 @@ def _timestamp_rule(now_ms: int, prefix: str = "t_") -> tuple[str, str]:
     return (f"({ts} < {c.MIN_TIMESTAMP_MS} or {ts} > {now_ms + c.MAX_FUTURE_SKEW_MS})", c.RULE_TIMESTAMP_PLAUSIBLE)
 
 
+def _prefiltered_texts(fields: list[c.Field]) -> list[str]:
+    """The fast path's texts the PII pre-filter searches: every string field, and each map's keys and values."""
+    return ([f"f_{f.name}" for f in fields if f.kind == "string"]
+            + [f"array_to_string(list_concat(map_keys(f_{f.name}), map_values(f_{f.name})), chr(31))"
+               for f in fields if f.kind == "map"])
+
+
 def _fast_condition(now_ms: int) -> str:
     """SQL boolean: the line takes the fast path (see `staged_select`).
 
@@ -189,7 +221,7 @@ def _fast_condition(now_ms: int) -> str:
     fields = all_fields()
     typed_ok = " and ".join(f"(coalesce(jt[{i}], 'NULL') = 'NULL' or f_{f.name} is not null)"
                             for i, f in enumerate(fields, start=1))
-    strings = ", ".join(f"f_{f.name}" for f in fields if f.kind == "string")
+    strings = ", ".join(_prefiltered_texts(fields))
     pii_free = f"not regexp_matches(concat_ws(chr(31), {strings}), {quote(PREFILTER)})"
     kinds = (f"(case when record_type = 'interaction' then {_breaks_nothing('interaction', now_ms)} "
              f"when record_type = 'feedback' then {_breaks_nothing('feedback', now_ms)} else false end)")
@@ -234,10 +266,15 @@ def staged_select(lines_relation: str, now_ms: int, passthrough: tuple[str, ...]
         inputs.append(expr)
         return f"{name}[{len(inputs)}]"
 
+    map_fields: list[tuple[c.Field, str]] = []
     for f in fields:
         col = f"t_{f.name}"
         if f.since != "1.0" and f in c.INTERACTION_FIELDS:
             col = f"(case when {_version_ge('t_schema_version', f.since)} then {col} end)"
+        if f.kind == "map":
+            map_fields.append((f, col))
+            out_cols.append(None)  # placed below, once the scalar inputs of the scrub lists are known
+            continue
         if f.default is not None:
             default = str(f.default).lower() if isinstance(f.default, bool) else repr(f.default)
             col = f"coalesce({col}, {default})"
@@ -251,16 +288,28 @@ def staged_select(lines_relation: str, now_ms: int, passthrough: tuple[str, ...]
             allowed = ", ".join(quote(a) for a in f.allowed)
             col = f"(case when {col} in ({allowed}) then {col} else {scrubbed(free_inputs, col, 'scrubbed_text')} end)"
         out_cols.append(f"{col} as {f.name}")
-    out_list = ",\n  ".join(out_cols)
     # Kept only for rows that could not be parsed, scrubbed and cut short, so people can see what arrived.
     # Valid JSON (a bare string, an array) is rewritten first, which decodes its \\u escapes for the scrubber.
     raw_line = scrubbed(free_inputs, f"(case when record_type <> 'blank' and not is_object then {_DECODED_LINE} end)",
                         "scrubbed_text")
+    # A map's keys ride at the end of the id list (a key holding PII becomes its keyed hash, which still
+    # matches the key pattern) and its values at the end of the free-text list, so the scrubbers are bound
+    # once whatever the map holds. Entries are sorted by key: the same tags written in another order are
+    # the same record (the content hash reads them in this order).
+    assert len(map_fields) <= 1, "the scrub lists carry one map field's entries at their end"
+    free_list, id_list = f"[{', '.join(free_inputs)}]", f"[{', '.join(id_inputs)}]"
+    for f, col in map_fields:
+        free_list = f"list_concat({free_list}, coalesce(map_values({col}), []))"
+        id_list = f"list_concat({id_list}, coalesce(map_keys({col}), []))"
+        entries = (f"list_zip(scrubbed_ids[{len(id_inputs) + 1}:], scrubbed_text[{len(free_inputs) + 1}:])")
+        out_cols[[i for i, x in enumerate(out_cols) if x is None][0]] = (
+            f"(case when {col} is not null then map_from_entries(list_sort({entries})) end) as {f.name}")
+    out_list = ",\n  ".join(out_cols)
     # A fast line has nothing to scrub (its strings passed the pre-filter, it is an object): its values as
     # they are.
-    scrub_lists = (f"(case when fast then [{', '.join(free_inputs)}] else list_transform([{', '.join(free_inputs)}], "
+    scrub_lists = (f"(case when fast then {free_list} else list_transform({free_list}, "
                    f"lambda field_value: {scrub_sql('field_value')}) end) as scrubbed_text,\n    "
-                   f"(case when fast then [{', '.join(id_inputs)}] else list_transform([{', '.join(id_inputs)}], "
+                   f"(case when fast then {id_list} else list_transform({id_list}, "
                    f"lambda field_value: {scrub_id_sql('field_value')}) end) as scrubbed_ids")
     return f"""
 with parsed as (

@@ -68,7 +68,7 @@ from ingestion.lake.landing import (
 from ingestion.lake.writer_lock import writer_lock
 from ingestion.layout import SOURCES, Layout
 from ingestion.settings import duckdb_memory_limit
-from ingestion.sql import quote_path
+from ingestion.sql import quote, quote_path
 
 NATIVE_SOURCES = ("native",)
 ALL_SOURCES = SOURCES
@@ -431,9 +431,20 @@ def _native_relation(con: duckdb.DuckDBPyConnection, f: LandingFile, idx: int, n
     return f"(select {idx} as file_idx, line_no, 1 as record_no, false as is_skipped, line from {lines_sql(f.path)})"
 
 
-def _content_hash_sql(columns: list[str]) -> str:
-    parts = ", ".join(f"coalesce(cast({col} as varchar), '\\N')" for col in columns)
-    return f"md5(concat_ws(chr(31), {parts}))"
+# Fields added after the content hash was first defined join it only when a record has them (concat_ws
+# skips NULLs): a record without them hashes as it did before they existed, so a 1.0 or 1.1 line landed
+# again after an upgrade is still an exact duplicate of its first copy, not a conflicting one.
+HASHED_WHEN_PRESENT_SINCE = "1.2"
+
+
+def _content_hash_sql(fields: tuple[c.Field, ...]) -> str:
+    parts = []
+    for f in fields:
+        if c.version_key(f.since) >= c.version_key(HASHED_WHEN_PRESENT_SINCE):
+            parts.append(f"case when {f.name} is not null then {quote(f.name + '=')} || cast({f.name} as varchar) end")
+        else:
+            parts.append(f"coalesce(cast({f.name} as varchar), '\\N')")
+    return f"md5(concat_ws(chr(31), {', '.join(parts)}))"
 
 
 def load_partition(layout: Layout, load_date: str, *, now_ms: int | None = None,
@@ -588,8 +599,8 @@ def _staged_with_keys(relation: str, now_ms: int) -> str:
 
     Computed while the lines stream in, so no later step has to rescan or join the wide staged table.
     """
-    interaction_hash = _content_hash_sql(INTERACTION_COLUMNS)
-    feedback_hash = _content_hash_sql(FEEDBACK_COLUMNS)
+    interaction_hash = _content_hash_sql(c.INTERACTION_FIELDS)
+    feedback_hash = _content_hash_sql(c.FEEDBACK_FIELDS)
     return f"""
         select *,
                case when len(rules) > 0 then null

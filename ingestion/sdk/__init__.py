@@ -1,4 +1,4 @@
-"""The Python SDK: record LLM calls as contract 1.1 events without blocking or losing them.
+"""The Python SDK: record LLM calls as contract 1.2 events without blocking or losing them.
 
     from ingestion.sdk import BatchEmitter, LandingTransport, track_interaction
     emitter = BatchEmitter(LandingTransport())

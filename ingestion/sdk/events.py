@@ -1,4 +1,4 @@
-"""Canonical records (contract 1.1) built from what a producer knows about a call. Pure: no I/O.
+"""Canonical records (the contract's latest version, 1.2) built from what a producer knows about a call. Pure: no I/O.
 
 Raw prompt and response text never leaves this module: only a hash of a scrubbed prefix does.
 """
@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import os
 import time
+from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
@@ -79,8 +80,10 @@ def build_interaction(
     is_error: bool = False,
     trace_id: str | None = None,
     sample_rate: float | None = None,
+    tags: Mapping[str, Any] | None = None,
+    prompt_version: str | None = None,
 ) -> dict[str, Any]:
-    """One interaction record (contract 1.1) with the producer-side implicit quality filled in.
+    """One interaction record (the contract's latest version) with the producer-side implicit quality filled in.
 
     Optional fields that are unknown are left out rather than written as null, which keeps lines short;
     required 1.1-nullable fields (ttft, tokens, cost, quality) are written as null when unknown.
@@ -133,6 +136,13 @@ def build_interaction(
         record["trace_id"] = trace_id
     if sample_rate is not None:
         record["sample_rate"] = sample_rate
+    if tags:
+        # The contract's tag values are strings: a producer tagging `{"customer_id": 42}` means "42". A tag
+        # set to None is not set. Keys and values are otherwise kept as given; the loader quarantines a key
+        # outside the pattern, with the rule (docs/contract.md).
+        record["tags"] = {str(k): str(v) for k, v in tags.items() if v is not None}
+    if prompt_version is not None:
+        record["prompt_version"] = str(prompt_version)
     return record
 
 

@@ -52,8 +52,16 @@ def default_emitter() -> BatchEmitter:
 
 @contextlib.contextmanager
 def tracking_context(**fields: Any) -> Iterator[None]:
-    """Fields (session_id, user_id, feature_id, routing_strategy, ...) for calls tracked inside the block."""
-    token = _context.set({**_context.get(), **fields})
+    """Fields (session_id, user_id, feature_id, routing_strategy, tags, prompt_version, ...) for calls tracked
+    inside the block.
+
+    `tags` add up: a nested block's tags join the enclosing block's (a key set again takes the inner
+    value), and `track_interaction(tags=...)` adds its own on top. Every other field set again replaces.
+    """
+    outer = _context.get()
+    if "tags" in fields:
+        fields = {**fields, "tags": {**outer.get("tags", {}), **(fields["tags"] or {})}}
+    token = _context.set({**outer, **fields})
     try:
         yield
     finally:
@@ -122,15 +130,23 @@ def track_interaction(
     event_id: str | None = None,
     timestamp_ms: int | None = None,
     sample_rate: float | None = None,
+    tags: Mapping[str, Any] | None = None,
+    prompt_version: str | None = None,
     emitter: BatchEmitter | None = None,
 ) -> dict[str, Any]:
-    """Record one finished model call: build its canonical 1.1 event, hand it to the emitter, return it.
+    """Record one finished model call: build its canonical event (contract 1.2), hand it to the emitter, return it.
 
     Tokens come from `usage` (the provider's usage object) or the explicit counts; `prompt_tokens` includes
     cached tokens. Cost comes from genai-prices (priced as `price_model`, default `model_id`) unless given;
     an unknown model or missing tokens give a null cost, never an exception. `prompt` and `response` are
     only hashed (a scrubbed prefix), never stored. `timestamp_ms` is the call start (default: now).
+    `tags` (customer, tenant, team, environment...) join those of the enclosing `tracking_context` blocks,
+    this call's value winning for a key set in both; `prompt_version` defaults to the context's.
     """
+    context = _context.get()
+    if context:
+        tags = {**context.get("tags", {}), **(tags or {})}
+        prompt_version = prompt_version if prompt_version is not None else context.get("prompt_version")
     # Ids are strings in the contract; a producer passing `user_id=42` means the id "42".
     feature_id, model_id, session_id = str(feature_id), str(model_id), str(session_id)
     user_id = None if user_id is None else str(user_id)
@@ -159,7 +175,7 @@ def track_interaction(
         routing_strategy=routing_strategy, provider=provider, prompt_hash=text_hash(prompt),
         response_hash=text_hash(response), user_regenerated=user_regenerated,
         user_edited_output=user_edited_output, explicit_rating=explicit_rating, is_error=is_error,
-        trace_id=trace_id, sample_rate=sample_rate)
+        trace_id=trace_id, sample_rate=sample_rate, tags=tags, prompt_version=prompt_version)
     (emitter or default_emitter()).emit(record)
     return record
 

@@ -40,6 +40,21 @@ def users_over_rolling_budget(con: duckdb.DuckDBPyConnection) -> list[Alert]:
         for window in findings.WINDOWS for b in findings.user_budget_breaches(con, window)]
 
 
+def tags_over_rolling_budget(con: duckdb.DuckDBPyConnection) -> list[Alert]:
+    """One alert per budgeted tag value, window and breach episode: the first day it went over budget."""
+    return [Alert(
+        key=f"tag_over_budget_{b.window_days}d:{b.tag_key}={b.tag_value}:{b.event_date}",
+        kind=f"tag_over_budget_{b.window_days}d",
+        title=(f"{b.tag_key}={b.tag_value} spent ${b.cost_usd:.2f} in the {b.window_days} days to {b.event_date}, "
+               f"over the ${b.budget_usd:.2f} budget"),
+        details={"tag_key": b.tag_key, "tag_value": b.tag_value, "window_days": b.window_days,
+                 "event_date": str(b.event_date), "cost_usd": round(b.cost_usd, 6), "budget_usd": b.budget_usd,
+                 "budget_line": f"{b.tag_key},{b.budget_tag_value},{b.window_days}",
+                 "action": "See mart_cost_by_tag_daily for this tag value's days; raise the budget in "
+                           "dbt_project/seeds/tag_budgets.csv or cap its callers."})
+        for b in findings.tag_budget_breaches(con)]
+
+
 def latency_slo_breaches(con: duckdb.DuckDBPyConnection) -> list[Alert]:
     """One alert per feature x model and run of consecutive breached hours (its first hour)."""
     return [Alert(
@@ -66,6 +81,7 @@ def model_drift(con: duckdb.DuckDBPyConnection) -> list[Alert]:
 RULES: dict[str, Rule] = {
     "session_over_budget": sessions_over_budget,
     "user_over_budget": users_over_rolling_budget,
+    "tag_over_budget": tags_over_rolling_budget,
     "latency_slo_breach": latency_slo_breaches,
     "model_drift": model_drift,
 }

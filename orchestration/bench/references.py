@@ -50,7 +50,7 @@ def _validate_with_gx(frame: Any) -> Any:
     for column in ("schema_version", "event_id", "session_id", "timestamp", "feature_id", "model_id",
                    "model_version", "total_latency_ms"):
         suite.add_expectation(gxe.ExpectColumnValuesToNotBeNull(column=column))
-    suite.add_expectation(gxe.ExpectColumnValuesToBeInSet(column="schema_version", value_set=["1.0", "1.1"]))
+    suite.add_expectation(gxe.ExpectColumnValuesToBeInSet(column="schema_version", value_set=["1.0", "1.1", "1.2"]))
     for column, low, high in (("ttft_ms", 0, None), ("total_latency_ms", 0, None), ("prompt_tokens", 0, None),
                               ("completion_tokens", 0, None), ("implicit_quality_score", 0, 1)):
         suite.add_expectation(gxe.ExpectColumnValuesToBeBetween(column=column, min_value=low, max_value=high))

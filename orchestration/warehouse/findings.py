@@ -108,6 +108,36 @@ def users_over_budget(con: duckdb.DuckDBPyConnection, window: Window = "7d") -> 
 
 
 @dataclass(frozen=True)
+class TagBudgetBreach:
+    """The first day of one episode of a tag value's rolling cost over its budget (the days after it stay over)."""
+
+    tag_key: str
+    tag_value: str
+    window_days: int
+    event_date: dt.date
+    cost_usd: float
+    budget_usd: float
+    budget_tag_value: str  # the budget line: the value itself or '*'
+
+
+def tag_budget_breaches(con: duckdb.DuckDBPyConnection) -> list[TagBudgetBreach]:
+    """Each episode of a budgeted tag value's rolling cost over budget, on its first day, in date order.
+
+    An episode is a run of the value's days with calls (the mart's rows) that are all over budget, as for
+    the user budgets: a day back under budget ends it, and the next day over starts another."""
+    return [TagBudgetBreach(*row) for row in con.execute("""
+        with flagged as (
+            select *, lag(over_budget) over (partition by tag_key, tag_value, window_days order by event_date)
+                      as was_over
+            from marts.mart_tag_budget_daily
+        )
+        select tag_key, tag_value, window_days, event_date, cost_usd_window, budget_usd, budget_tag_value
+        from flagged where over_budget and not coalesce(was_over, false)
+        order by event_date, tag_key, tag_value, window_days
+    """).fetchall()]
+
+
+@dataclass(frozen=True)
 class SloBreaches:
     """One feature x model whose p95 time to first token broke the SLO: in how many hours, how badly, when."""
 

@@ -132,3 +132,15 @@ def duplicate_responses(records: list[dict]) -> dict[str, tuple[int, int]]:
             rows.sort(key=lambda r: (r["timestamp"], r["event_id"]))
             out[h] = (len(rows), sum(r["completion_tokens"] for r in rows[1:]))
     return out
+
+
+def cost_by_tag_daily(records: list[dict]) -> dict[tuple[str, str, dt.date], tuple[int, float, float]]:
+    """(tag_key, tag_value, day) -> (calls, cost, mean implicit quality) of merged records (sample rate 1)."""
+    acc: dict[tuple, list] = defaultdict(lambda: [0, 0.0, 0.0])
+    for r in records:
+        for key, value in (r.get("tags") or {}).items():
+            a = acc[(key, value, day_of(r))]
+            a[0] += 1
+            a[1] += cost(r)
+            a[2] += r["quality"]
+    return {k: (n, c, q / n) for k, (n, c, q) in acc.items()}

@@ -92,3 +92,43 @@ def test_the_contract_check_reads_the_accepted_rows_of_the_new_load_only(layout)
     # A run that loaded nothing new is judged on every file of the date: the bad file fails it.
     rerun = contract_check_result(layout, ["2026-11-20"], [], 0.05, NOW_MS)
     assert not rerun.passed and rerun.metadata["accepted_rows"].value == 20 + 5 + 20
+
+
+def test_the_suite_checks_the_tag_limits_on_the_lake_rows(layout):
+    tags = {"tenant": "acme", "env": "prod"}
+    write_landing(layout, "a.ndjson", [event(i, schema_version="1.2", tags=tags, prompt_version="v1")
+                                       for i in range(10)] + [event(i) for i in range(10, 15)])
+    lake.load_partition(layout, "2026-11-20", now_ms=NOW_MS)
+    glob = f"{layout.raw_interactions}/**/*.parquet"
+    report = validate_parquet(glob, NOW_MS)
+    assert report.rows == 15 and [o for o in report.outcomes if o.error] == [] and report.success, report.failed
+
+    # A lake file that the loader did not write: one row over each tag limit.
+    rogue = layout.raw_interactions / "load_date=2026-11-20" / "rogue.parquet"
+    duckdb.sql(f"""copy (
+        select * replace ('r1' as event_id, map_from_entries([{{'key': 'Tenant', 'value': 'x'}}]) as tags)
+        from read_parquet('{glob}') where event_id = 'e1'
+        union all
+        select * replace ('r2' as event_id, map_from_entries([{{'key': 'a', 'value': repeat('x', 257)}}]) as tags)
+        from read_parquet('{glob}') where event_id = 'e1'
+        union all
+        select * replace ('r3' as event_id, map_from_entries(list_transform(range(33),
+                          lambda i: {{'key': 'k' || i, 'value': 'v'}})) as tags)
+        from read_parquet('{glob}') where event_id = 'e1') to '{rogue}' (format parquet)""")
+    report = validate_parquet(glob, NOW_MS)
+    failed = {o.column: o.examples for o in report.failed}
+    assert failed == {"tags__malformed_keys": ["r1"], "tags__longest_value": ["r2"], "tags__keys": ["r3"]}
+
+
+def test_a_lake_written_before_tags_existed_validates(layout):
+    write_landing(layout, "a.ndjson", [event(i) for i in range(5)])
+    lake.load_partition(layout, "2026-11-20", now_ms=NOW_MS)
+    glob = f"{layout.raw_interactions}/**/*.parquet"
+    old = layout.raw_interactions / "load_date=2026-11-20" / "old.parquet"
+    duckdb.sql(f"copy (select * exclude (tags, prompt_version) replace ('o' || event_id as event_id) "
+               f"from read_parquet('{glob}')) to '{old}' (format parquet)")
+    for path in (layout.raw_interactions / "load_date=2026-11-20").glob("*.parquet"):
+        if path != old:
+            path.unlink()
+    report = validate_parquet(glob, NOW_MS)
+    assert report.rows == 5 and [o for o in report.outcomes if o.error] == [] and report.success, report.failed

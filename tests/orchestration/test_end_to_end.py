@@ -347,6 +347,21 @@ def test_demo_findings_name_the_planted_cases(run):
     assert any(line.startswith("latency: chat_assistant on gpt-4o broke the p95 TTFT SLO") for line in lines)
 
 
+def test_cost_by_tag_matches_an_independent_sum_over_the_tagged_calls(run):
+    layout, gen, rc = run
+    assert rc == 0
+    expected = truth.cost_by_tag_daily(truth.merged(gen.valid_records, gen.valid_feedback_records))
+    rows = warehouse_rows(layout, "select tag_key, tag_value, event_date, interactions, cost_usd, "
+                                  "avg_implicit_quality, unpriced_interactions, error_rate "
+                                  "from marts.mart_cost_by_tag_daily")
+    assert {(k, v, d) for k, v, d, *_ in rows} == set(expected)
+    assert {"tenant", "team", "env"} == {k for k, *_ in rows}
+    for key, value, day, calls, cost, quality, unpriced, error_rate in rows:
+        n, c, q = expected[(key, value, day)]
+        assert (calls, unpriced, error_rate) == (n, 0, 0.0), (key, value, day)
+        assert cost == pytest.approx(c, rel=1e-9) and quality == pytest.approx(q, abs=1e-6), (key, value, day)
+
+
 def test_every_query_in_the_marts_doc_runs(run):
     import re
 

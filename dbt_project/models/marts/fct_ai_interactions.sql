@@ -19,7 +19,7 @@
     'model_version', 'provider', 'routing_strategy', 'ttft_ms', 'total_latency_ms', 'stream_chunks_received',
     'prompt_tokens', 'completion_tokens', 'cached_tokens', 'cache_write_tokens', 'reasoning_tokens', 'reported_cost_usd', 'reported_regenerated',
     'reported_edited_output', 'reported_rating', 'reported_quality_score', 'response_hash', 'is_error',
-    'sample_rate', 'source', 'load_id', 'loaded_at'] %}
+    'sample_rate', 'tags', 'prompt_version', 'source', 'load_id', 'loaded_at'] %}
 
 with new_interactions as (
 
@@ -195,6 +195,8 @@ final as (
         response_hash,
         coalesce(is_error, false) as is_error,
         coalesce(sample_rate, 1.0) as sample_rate,
+        tags,
+        prompt_version,
         schema_version,
         source,
         load_id,

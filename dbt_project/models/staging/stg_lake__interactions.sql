@@ -1,7 +1,9 @@
 -- One row per accepted landing line: renamed and typed, nothing else.
 with source as (
 
-    select * from {{ source('lake', 'raw_interactions') }}
+    -- Contract 1.2 columns, null in lakes loaded before 1.2 (lake_with_columns).
+    select * from {{ lake_with_columns(source('lake', 'raw_interactions'),
+                                       [['tags', 'map(varchar, varchar)'], ['prompt_version', 'varchar']]) }}
 
 ),
 
@@ -37,6 +39,8 @@ renamed as (
         trace_id,
         is_error,
         sample_rate,
+        tags,
+        prompt_version,
         source,
         source_file,
         line_number,

@@ -13,8 +13,9 @@ from __future__ import annotations
 from ingestion.layout import Layout
 
 # 1: up to the first release. 2: exact prices (cache writes, reasoning tokens, the resolved model and price
-# cell) and first-accepted-wins deduplication in fct_ai_interactions.
-WAREHOUSE_FORMAT = "2"
+# cell) and first-accepted-wins deduplication in fct_ai_interactions. 3: contract 1.2's tags and prompt_version
+# in fct_ai_interactions (its incremental branch reads them back from the table).
+WAREHOUSE_FORMAT = "3"
 
 
 def needs_full_refresh(layout: Layout) -> bool:

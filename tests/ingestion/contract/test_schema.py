@@ -68,6 +68,25 @@ CASES = [
     ({"record_type": "feedback", "schema_version": "1.1", "feedback_id": "f1", "timestamp": NOW_MS,
       "kind": "liked"}, [c.rule_required("target_event_id"), c.rule_allowed("kind")]),
     ([1, 2], [c.RULE_NOT_AN_OBJECT]),
+    # 1.2: tags and prompt_version.
+    (good(schema_version="1.2", tags={"tenant": "acme", "team.name": "search-2"}, prompt_version="v7"), []),
+    (good(schema_version="1.2", tags={}), []),
+    (good(schema_version="1.2", tags={f"k{i}": "v" for i in range(32)}), []),
+    (good(schema_version="1.2", tags={f"k{i}": "v" for i in range(33)}), [c.rule_max_keys("tags")]),
+    (good(schema_version="1.2", tags={"Tenant": "acme"}), [c.rule_key_format("tags")]),
+    (good(schema_version="1.2", tags={"k" * 65: "v"}), [c.rule_key_format("tags")]),
+    (good(schema_version="1.2", tags={"": "v"}), [c.rule_key_format("tags")]),
+    (good(schema_version="1.2", tags={"a": "x" * 256}), []),
+    (good(schema_version="1.2", tags={"a": "x" * 257}), [c.rule_value_length("tags")]),
+    (good(schema_version="1.2", tags={"a": 5}), [c.rule_type("tags")]),
+    (good(schema_version="1.2", tags=["a"]), [c.rule_type("tags")]),
+    (good(schema_version="1.2", prompt_version=3), [c.rule_type("prompt_version")]),
+    (good(schema_version="1.2", tags={"A": "x" * 300, **{f"k{i}": "v" for i in range(32)}}),
+     [c.rule_max_keys("tags"), c.rule_key_format("tags"), c.rule_value_length("tags")]),
+    # 1.2 fields in a 1.1 record are not part of it: ignored, not judged.
+    (good(schema_version="1.1", tags="not an object", prompt_version=3), []),
+    ({"record_type": "feedback", "schema_version": "1.2", "feedback_id": "f1", "target_event_id": "e1",
+      "timestamp": NOW_MS, "kind": "edited"}, []),
 ]
 
 

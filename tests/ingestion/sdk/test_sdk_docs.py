@@ -30,6 +30,7 @@ def test_quickstart_and_openai_examples_run_as_written(tmp_path, fake_openai):
     assert [r.get("record_type", "interaction") for r in records] == ["interaction", "feedback", "feedback"]
     assert all(validate_record(r, now_ms()) == [] for r in records)
     assert records[0]["event_id"] in out and "sent=3" in out
+    assert (records[0]["tags"], records[0]["prompt_version"]) == ({"tenant": "acme", "env": "prod"}, "reset-help-v2")
 
     second = tmp_path / "openai"
     second.mkdir()
@@ -38,4 +39,5 @@ def test_quickstart_and_openai_examples_run_as_written(tmp_path, fake_openai):
     records = landed(second)  # sent by the atexit flush of the default emitter
     assert len(records) == 2 and all(validate_record(r, now_ms()) == [] for r in records)
     assert {r["session_id"] for r in records} == {"s_123"}
+    assert [r["tags"] for r in records] == [{"tenant": "acme", "team": "support"}] * 2
     assert [r.get("stream_chunks_received") for r in records] == [None, fake_openai.chunks_sent[-1]]

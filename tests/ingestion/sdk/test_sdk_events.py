@@ -27,13 +27,13 @@ def emitter(tmp_path):
     em.close()
 
 
-def test_interaction_is_a_valid_1_1_record_with_cost_from_list_prices(emitter):
+def test_interaction_is_a_valid_latest_version_record_with_cost_from_list_prices(emitter):
     event = track_interaction(feature_id="chat", model_id="gpt-4o", model_version="2024-08-06", session_id="s1",
                               user_id="u_1", prompt_tokens=1000, cached_tokens=200, completion_tokens=500,
                               ttft_ms=120.0, total_latency_ms=900.0, provider="openai", routing_strategy="primary",
                               timestamp_ms=NOW, emitter=emitter)
     assert validate_record(event, NOW) == []
-    assert event["schema_version"] == "1.1"
+    assert event["schema_version"] == "1.2"
     # gpt-4o list prices: $2.50/MTok input, $1.25/MTok cached input, $10/MTok output.
     assert event["estimated_cost_usd"] == pytest.approx((800 * 2.50 + 200 * 1.25 + 500 * 10.0) / 1e6)
     assert event["implicit_quality_score"] == 1.0
@@ -113,3 +113,30 @@ def test_fast_pricing_matches_genai_prices(model, provider):
         got = estimate_cost_usd(model, prompt, completion, cached_tokens=cached, cache_write_tokens=written,
                                 provider=provider, timestamp_ms=NOW)
         assert got == pytest.approx(expected, rel=1e-9)
+
+
+def test_tags_and_prompt_version_join_from_the_context_and_the_call():
+    from ingestion.contract.schema import LATEST_VERSION, validate_record
+    from ingestion.sdk.events import now_ms
+    from ingestion.sdk.tracking import track_interaction, tracking_context
+
+    sent: list[dict] = []
+
+    class Collect:
+        def emit(self, record):
+            sent.append(record)
+
+    def call(**kw):
+        return track_interaction(feature_id="chat", model_id="gpt-4o", session_id="s1", total_latency_ms=10.0,
+                                 prompt_tokens=10, completion_tokens=5, emitter=Collect(), **kw)
+
+    with tracking_context(tags={"tenant": "acme", "env": "prod"}, prompt_version="p1"):
+        with tracking_context(tags={"team": "search", "env": "staging"}):
+            inner = call(tags={"customer": 42, "team": None})
+        outer = call(prompt_version="p2")
+    bare = call()
+    assert inner["tags"] == {"tenant": "acme", "env": "staging", "customer": "42"}  # team=None: not set
+    assert inner["prompt_version"] == "p1"
+    assert (outer["tags"], outer["prompt_version"]) == ({"tenant": "acme", "env": "prod"}, "p2")
+    assert "tags" not in bare and "prompt_version" not in bare
+    assert all(r["schema_version"] == LATEST_VERSION == "1.2" and validate_record(r, now_ms()) == [] for r in sent)

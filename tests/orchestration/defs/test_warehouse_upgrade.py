@@ -7,6 +7,7 @@ import duckdb
 from ingestion import synthetic
 from ingestion.layout import Layout
 from orchestration.cli import main
+from orchestration.defs.warehouse.upgrade import WAREHOUSE_FORMAT
 from tests.conftest import END_DATE, event, write_landing
 
 
@@ -38,4 +39,4 @@ def test_an_older_warehouse_is_rebuilt_from_the_lake(tmp_path):
     columns, rows = _fact_columns_and_rows(layout)
     assert "cache_write_tokens" in columns
     assert rows == gen.valid_interactions + 1
-    assert layout.warehouse_format_stamp.read_text().strip() == "2"
+    assert layout.warehouse_format_stamp.read_text().strip() == WAREHOUSE_FORMAT == "3"

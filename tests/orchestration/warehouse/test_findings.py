@@ -48,6 +48,12 @@ SESSIONS = [("s1", "u1", 30, 2.4, 0.5), ("s2", "u2", 9, 0.9, 0.5), ("s3", "u1", 
 USER_DAILY = [("u1", D[0], 5.0, 5.0), ("u1", D[1], 21.0, 26.0), ("u1", D[2], 25.5, 51.5), ("u1", D[3], 12.0, 63.5),
               ("u1", D[4], 22.25, 70.0), ("u2", D[1], 30.0, 30.0), ("u2", D[2], 3.0, 33.0), ("u3", D[0], 1.0, 1.0)]
 BUDGET_7D, BUDGET_30D = 20.0, 60.0
+# (tag_key, tag_value, window_days, event_date, cost_usd_window, budget_usd): acme over twice (two episodes),
+# globex over its 30-day budget from its first day, hooli never.
+TAG_BUDGET_DAILY = [("tenant", "acme", 7, D[0], 25.0, 20.0), ("tenant", "acme", 7, D[1], 30.0, 20.0),
+                    ("tenant", "acme", 7, D[2], 10.0, 20.0), ("tenant", "acme", 7, D[4], 21.0, 20.0),
+                    ("tenant", "globex", 30, D[1], 70.0, 60.0), ("tenant", "globex", 30, D[2], 75.0, 60.0),
+                    ("tenant", "hooli", 7, D[1], 5.0, 60.0)]
 # (event_date, model_id, user_id, cost_usd)
 INTERACTIONS = [(D[i % 5], m, f"u{i % 3 + 1}", 0.01 * (i + 1)) for i in range(20) for m in ("gpt-4o", "gpt-4o-mini")]
 
@@ -85,6 +91,11 @@ def build(layout: Layout) -> None:
     w.executemany("insert into marts.mart_user_cost_daily values (?, ?, 1.0, ?, ?, ?, ?, ?, ?)",
                   [(u, d, c7, c30, BUDGET_7D, BUDGET_30D, c7 > BUDGET_7D, c30 > BUDGET_30D)
                    for u, d, c7, c30 in USER_DAILY])
+    w.execute("create table marts.mart_tag_budget_daily (tag_key varchar, tag_value varchar, window_days integer, "
+              "event_date date, cost_usd_window double, budget_usd double, over_budget boolean, "
+              "budget_tag_value varchar)")
+    w.executemany("insert into marts.mart_tag_budget_daily values (?, ?, ?, ?, ?, ?, ?, '*')",
+                  [(*r, r[4] > r[5]) for r in TAG_BUDGET_DAILY])
     w.execute("create table marts.mart_feature_quality_daily (feature_id varchar, event_date date, "
               "ttft_p95_ms double, avg_implicit_quality double, regeneration_rate double)")
     w.execute("create table marts.mart_routing (feature_id varchar, event_date date, routing_strategy varchar, "
@@ -124,6 +135,16 @@ def test_the_findings_are_the_mart_rows_gathered(con):
     assert (t.interactions, t.sessions, t.sessions_over_budget) == (len(INTERACTIONS), len(SESSIONS), len(over))
     assert t.over_budget_cost_usd == pytest.approx(sum(s[3] for s in over))
     assert t.cost_usd == pytest.approx(sum(c for *_, c in INTERACTIONS))
+    # Tag budgets: an episode starts on a row over budget whose previous row (same value and window) was not.
+    previous: dict[tuple, bool] = {}
+    tag_starts = []
+    for key, value, window, day, cost, budget in sorted(TAG_BUDGET_DAILY, key=lambda r: (r[0], r[1], r[2], r[3])):
+        if cost > budget and not previous.get((key, value, window), False):
+            tag_starts.append((day, key, value, window))
+        previous[(key, value, window)] = cost > budget
+    assert [(b.event_date, b.tag_key, b.tag_value, b.window_days)
+            for b in findings.tag_budget_breaches(con)] == sorted(tag_starts)
+    assert len(tag_starts) == 3
     # Runs of breached hours start where the hour before was not breached.
     breached = {(f, m, h) for f, m, h, p, _ in LATENCY if p > SLO_MS}
     starts = sorted((h, f, m) for f, m, h in breached if (f, m, h - dt.timedelta(hours=1)) not in breached)
