@@ -32,7 +32,8 @@ ALWAYS_APART = {"event_id", "trace_id", "prompt_hash", "response_hash", "source"
 
 # What a format has no place for, per door: field -> why. `cost_gap_usd` (priced minus reported cost) goes
 # with `reported_cost_usd`.
-FOREIGN = {"reported_quality_score": "only the warehouse's SDK scores its calls (implicit_quality_score)"}
+FOREIGN = {"reported_quality_score": "only the warehouse's SDK scores its calls (implicit_quality_score)",
+           "schema_version": "the SDK writes 1.2; the adapters write 1.1 until they map tags (docs/adapters.md)"}
 CANNOT_CARRY: dict[str, dict[str, str]] = {
     "otlp": {"reported_cost_usd": "GenAI spans carry no cost"},
     "openinference": {"reported_cost_usd": "OpenInference spans carry no cost",
