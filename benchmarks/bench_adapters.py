@@ -1,9 +1,11 @@
-"""Throughput of the OTLP and PostHog adapters: records per second, side by side with the Python reference.
+"""Throughput of the source adapters: records per second, side by side with the Python reference.
 
 Writes `--records` synthetic records per format to a temporary AIW_HOME, shaped like what the real clients
 send (tests/ingestion/adapters/produce.py): OTLP lines of `--spans-per-line` chat spans with content attributes (which
 the adapter must hash and drop) plus one non-model span per line; PostHog `$ai_generation` events with
-`$ai_input` / `$ai_output_choices` and ~20 other properties, plus one `$pageview` in ten. Then measures,
+`$ai_input` / `$ai_output_choices` and ~20 other properties, plus one `$pageview` in ten; LiteLLM standard
+logging payloads with every key litellm 1.110 writes (about 14 kB each, as the real ones: 9 kB of it the
+price-map entry, then the metadata's null keys, messages and response), plus one image generation in ten. Then measures,
 `--repeat` times each (the median is printed; these machines are noisy):
 - adapter: landing file -> canonical JSON lines, as the loader runs it (DuckDB SQL, every core);
 - reference: the same with the Python reference mappers (one core: parse, map, scrub, serialize);
@@ -14,6 +16,7 @@ Records counts every span/event read, skipped ones included.
     python benchmarks/bench_adapters.py                    # 500k records per format, with content
     python benchmarks/bench_adapters.py --no-content       # OTel's default; PostHog's privacy mode
     python benchmarks/bench_adapters.py --records 100000 --json
+    python benchmarks/bench_adapters.py --formats litellm  # some formats only
 """
 
 from __future__ import annotations
@@ -33,12 +36,10 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ingestion import lake  # noqa: E402
-from ingestion.adapters import otlp, posthog  # noqa: E402
-from ingestion.adapters.reader import adapted_relation, options_for  # noqa: E402
+from ingestion.adapters.reader import adapted_relation, adapter_for, options_for  # noqa: E402
+from ingestion.lake import loader as lake  # noqa: E402
 from ingestion.layout import Layout  # noqa: E402
 
-DAY = "2026-11-20"
 NOW_MS = 1_795_700_000_000  # 2026-11-24
 MODELS = [("gpt-4o-mini", "gpt-4o-mini-2024-07-18", "openai"), ("gpt-4o", "gpt-4o-2024-08-06", "openai"),
           ("claude-sonnet-4", "claude-sonnet-4-20250514", "anthropic")]
@@ -50,7 +51,67 @@ def _attr(key: str, value: object) -> dict:
     return {"key": key, "value": {"stringValue": value}}
 
 
-def otlp_file(path: Path, records: int, per_line: int, rng: random.Random, content: bool = True) -> int:
+PROMPT_TEXT = "Summarise this ticket for me please " * 4
+ANSWER_TEXT = "Here is the summary you asked for. " * 6
+
+
+def genai_attributes(rng: random.Random, model: str, version: str, provider: str, content: bool) -> dict:
+    """A chat span as opentelemetry-instrumentation-openai-v2 writes it."""
+    attrs = {"gen_ai.operation.name": "chat", "gen_ai.provider.name": provider,
+             "gen_ai.request.model": model, "gen_ai.response.model": version,
+             "gen_ai.response.id": f"chatcmpl-{rng.getrandbits(64):x}", "server.address": "api.x.test",
+             "gen_ai.usage.input_tokens": rng.randint(50, 4000), "server.port": 443,
+             "gen_ai.usage.output_tokens": rng.randint(10, 800),
+             "gen_ai.conversation.id": f"conv-{rng.getrandbits(32):x}"}
+    if content:  # OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=span_only; off by default
+        attrs |= {"gen_ai.input.messages": json.dumps([{"role": "user", "parts": [
+                      {"type": "text", "content": PROMPT_TEXT}]}]),
+                  "gen_ai.output.messages": json.dumps([{"role": "assistant", "parts": [
+                      {"type": "text", "content": ANSWER_TEXT}]}])}
+    return attrs
+
+
+def openinference_attributes(rng: random.Random, model: str, version: str, provider: str, content: bool) -> dict:
+    """An LLM span as openinference-instrumentation-openai writes it (content on by default there: the
+    request and response JSON, and each message flattened into attributes again)."""
+    prompt, completion = rng.randint(50, 4000), rng.randint(10, 800)
+    attrs = {"llm.system": provider, "session.id": f"conv-{rng.getrandbits(32):x}", "user.id": "user-1",
+             "metadata": '{"feature_id": "support_chat"}', "llm.invocation_parameters": json.dumps({"model": model}),
+             "llm.model_name": version, "llm.token_count.total": prompt + completion,
+             "llm.token_count.prompt": prompt, "llm.token_count.completion": completion,
+             "llm.token_count.prompt_details.cache_read": rng.randint(0, 40),
+             "llm.token_count.completion_details.reasoning": 0, "llm.finish_reason": "stop",
+             "openinference.span.kind": "LLM"}
+    if content:
+        attrs |= {"input.value": json.dumps({"model": model, "messages": [{"role": "user", "content": PROMPT_TEXT}]}),
+                  "input.mime_type": "application/json",
+                  "output.value": json.dumps({"id": "chatcmpl-1", "choices": [{"message": {"content": ANSWER_TEXT}}]}),
+                  "output.mime_type": "application/json", "llm.input_messages.0.message.role": "user",
+                  "llm.input_messages.0.message.content": PROMPT_TEXT,
+                  "llm.output_messages.0.message.role": "assistant",
+                  "llm.output_messages.0.message.content": ANSWER_TEXT}
+    return attrs
+
+
+def langfuse_span_attributes(rng: random.Random, model: str, version: str, provider: str, content: bool) -> dict:
+    """A generation as the Langfuse SDK's OpenAI integration exports it (usage as a JSON document)."""
+    prompt, completion = rng.randint(50, 4000), rng.randint(10, 800)
+    usage = {"completion_tokens": completion, "prompt_tokens": prompt, "total_tokens": prompt + completion,
+             "completion_tokens_details": {"reasoning_tokens": 0},
+             "prompt_tokens_details": {"cached_tokens": rng.randint(0, 40)}}
+    attrs = {"user.id": "user-1", "session.id": f"conv-{rng.getrandbits(32):x}",
+             "langfuse.trace.metadata.feature_id": '"support_chat"', "langfuse.environment": "production",
+             "langfuse.observation.model.parameters": '{"temperature": 1, "max_tokens": "Infinity", "top_p": 1}',
+             "langfuse.observation.type": "generation", "langfuse.observation.model.name": version,
+             "langfuse.observation.usage_details": json.dumps(usage)}
+    if content:
+        attrs |= {"langfuse.observation.input": json.dumps([{"role": "user", "content": PROMPT_TEXT}]),
+                  "langfuse.observation.output": json.dumps({"role": "assistant", "content": ANSWER_TEXT})}
+    return attrs
+
+
+def otlp_file(path: Path, records: int, per_line: int, rng: random.Random, content: bool = True,
+              chat_attributes=genai_attributes) -> int:
     """Write OTLP JSON lines; returns the number of spans written (chat spans + one skipped span per line)."""
     written = 0
     with path.open("wb") as fh:
@@ -60,17 +121,7 @@ def otlp_file(path: Path, records: int, per_line: int, rng: random.Random, conte
             for _ in range(per_line - 1):
                 model, version, provider = rng.choice(MODELS)
                 start = (NOW_MS - rng.randint(0, 86_400_000)) * 1_000_000
-                attrs = {"gen_ai.operation.name": "chat", "gen_ai.provider.name": provider,
-                         "gen_ai.request.model": model, "gen_ai.response.model": version,
-                         "gen_ai.response.id": f"chatcmpl-{rng.getrandbits(64):x}", "server.address": "api.x.test",
-                         "gen_ai.usage.input_tokens": rng.randint(50, 4000), "server.port": 443,
-                         "gen_ai.usage.output_tokens": rng.randint(10, 800),
-                         "gen_ai.conversation.id": f"conv-{rng.getrandbits(32):x}"}
-                if content:  # OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=span_only; off by default
-                    attrs |= {"gen_ai.input.messages": json.dumps([{"role": "user", "parts": [
-                                  {"type": "text", "content": "Summarise this ticket for me please " * 4}]}]),
-                              "gen_ai.output.messages": json.dumps([{"role": "assistant", "parts": [
-                                  {"type": "text", "content": "Here is the summary you asked for. " * 6}]}])}
+                attrs = chat_attributes(rng, model, version, provider, content)
                 spans.append({"traceId": trace, "spanId": f"{rng.getrandbits(64):016x}", "name": f"chat {model}",
                               "kind": 3, "startTimeUnixNano": str(start),
                               "endTimeUnixNano": str(start + rng.randint(200, 9000) * 1_000_000),
@@ -84,6 +135,35 @@ def otlp_file(path: Path, records: int, per_line: int, rng: random.Random, conte
             fh.write(orjson.dumps(doc) + b"\n")
             written += len(spans)
     return written
+
+
+def langfuse_file(path: Path, records: int, rng: random.Random, content: bool = True) -> int:
+    """Write a Langfuse observations_v2 export: generations, and one span observation in ten."""
+    with path.open("wb") as fh:
+        for i in range(records):
+            model, version, _provider = rng.choice(MODELS)
+            start = NOW_MS - rng.randint(0, 86_400_000)
+            latency = rng.randint(200, 9000)
+
+            def at(ms: int) -> str:
+                return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ms / 1000)) + f".{ms % 1000:03d}000"
+            prompt, completion, cached = rng.randint(50, 4000), rng.randint(10, 800), rng.randint(0, 40)
+            row = {"id": f"{rng.getrandbits(64):016x}", "trace_id": f"{rng.getrandbits(128):032x}",
+                   "project_id": "proj-1", "environment": "production", "parent_observation_id": None,
+                   "start_time": at(start), "end_time": at(start + latency), "type": "SPAN" if i % 10 == 9
+                   else "GENERATION", "name": "OpenAI-generation", "level": "DEFAULT", "status_message": None,
+                   "version": None, "user_id": f"user-{i % 5000}", "session_id": f"conv-{rng.getrandbits(32):x}",
+                   "trace_name": "handle_request", "completion_start_time": at(start + latency // 3),
+                   "input": json.dumps([{"role": "user", "content": PROMPT_TEXT}]) if content else None,
+                   "output": json.dumps({"role": "assistant", "content": ANSWER_TEXT}) if content else None,
+                   "metadata": {"feature_id": '"support_chat"'}, "provided_model_name": version,
+                   "internal_model_id": "m-1", "model_parameters": '{"temperature": 1}',
+                   "usage_details": {"input": prompt - cached, "input_cached_tokens": cached, "output": completion,
+                                     "total": prompt + completion},
+                   "cost_details": {"input": 0.001, "output": 0.002, "total": 0.003}, "total_cost": 0.003,
+                   "latency": latency / 1000, "time_to_first_token": latency / 3000, "tags": ["team:support"]}
+            fh.write(orjson.dumps(row) + b"\n")
+    return records
 
 
 def posthog_file(path: Path, records: int, rng: random.Random, content: bool = True) -> int:
@@ -115,9 +195,95 @@ def posthog_file(path: Path, records: int, rng: random.Random, content: bool = T
     return records
 
 
+# The keys of a real payload's metadata and price-map entry (tests/adapters/produce_gateways.py captures
+# them): mostly null, but each is parsed and carried, so a benchmark without them would flatter the adapter.
+_METADATA_NULLS = ("user_api_key_hash", "user_api_key_alias", "user_api_key_spend", "user_api_key_max_budget",
+                   "user_api_key_budget_reset_at", "user_api_key_user_spend", "user_api_key_user_max_budget",
+                   "user_api_key_team_spend", "user_api_key_team_max_budget", "user_api_key_team_id",
+                   "user_api_key_org_id", "user_api_key_org_alias", "user_api_key_project_id",
+                   "user_api_key_project_alias", "user_api_key_user_id", "user_api_key_team_alias",
+                   "user_api_key_user_email", "user_api_key_end_user_id", "user_api_key_request_route",
+                   "requester_ip_address", "user_agent", "prompt_management_metadata", "mcp_tool_call_metadata",
+                   "vector_store_request_metadata", "routing_decision", "requester_custom_headers",
+                   "cold_storage_object_key", "user_api_key_auth_metadata", "team_alias", "team_id",
+                   "kubernetes_pod_routing", "used_client_oauth_token")
+_PRICE_KEYS = tuple(f"{kind}_token_cost{tier}" for kind in (
+    "input", "output", "cache_read_input", "cache_creation_input", "input_audio", "output_audio", "input_image",
+    "output_image", "cache_read_input_audio", "cache_read_input_image", "input_video", "output_reasoning")
+    for tier in ("", "_flex", "_priority", "_batches", "_above_128k_tokens", "_above_200k_tokens",
+                 "_above_272k_tokens", "_above_200k_tokens_priority", "_above_272k_tokens_priority",
+                 "_above_272k_tokens_flex", "_ultrafast", "_balanced", "_above_272k_tokens_ultrafast"))
+
+
+def litellm_file(path: Path, records: int, rng: random.Random, content: bool = True) -> int:
+    """Write LiteLLM standard logging payloads, one per line: completions and one image generation in ten."""
+    with path.open("wb") as fh:
+        for i in range(records):
+            model, version, provider = rng.choice(MODELS)
+            start = (NOW_MS - rng.randint(0, 86_400_000)) / 1000 + rng.random()
+            latency = rng.uniform(0.2, 9.0)
+            prompt, completion, cached = rng.randint(50, 4000), rng.randint(10, 800), rng.randint(0, 40)
+            usage = {"completion_tokens": completion, "prompt_tokens": prompt, "total_tokens": prompt + completion,
+                     "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": None},
+                     "prompt_tokens_details": {"cached_tokens": cached, "audio_tokens": None}}
+            metadata = dict.fromkeys(_METADATA_NULLS) | {
+                "applied_guardrails": [], "usage_object": usage, "spend_logs_metadata": {"feature_id": "support_chat"}}
+            messages = [{"role": "user", "content": "Summarise this ticket for me please " * 4}] if content else None
+            choices = [{"finish_reason": "stop", "index": 0, "message": {
+                "content": "Here is the summary you asked for. " * 6 if content else None, "role": "assistant"}}]
+            payload = {
+                "id": f"chatcmpl-{rng.getrandbits(64):x}", "litellm_call_id": f"{rng.getrandbits(128):032x}",
+                "trace_id": f"{rng.getrandbits(128):032x}", "session_id": "",
+                "call_type": "image_generation" if i % 10 == 9 else "completion", "cache_hit": None, "stream": None,
+                "status": "success", "status_fields": {"llm_api_status": "success", "guardrail_status": "not_run"},
+                "custom_llm_provider": provider, "saved_cache_cost": 0.0, "startTime": start,
+                "endTime": start + latency, "completionStartTime": start + latency, "response_time": latency,
+                "model": model, "metadata": metadata, "cache_key": None, "cost_finalized": False,
+                "response_cost": rng.random() / 100,
+                "cost_breakdown": {"total_cost": 0.001, "input_cost": 0.0005, "output_cost": 0.0005},
+                "total_tokens": prompt + completion, "prompt_tokens": prompt, "completion_tokens": completion,
+                "request_tags": ["team:support"], "end_user": f"user-{i % 5000}", "api_base": "https://api.x.test/v1",
+                "model_group": "", "model_id": "", "requester_ip_address": None, "user_agent": None,
+                "messages": messages,
+                "response": {"id": "chatcmpl-1", "created": int(start), "model": version, "object": "chat.completion",
+                             "choices": choices, "usage": usage},
+                "model_parameters": {"user": f"user-{i % 5000}", "temperature": 0.2},
+                "hidden_params": {"model_id": None, "cache_key": None, "api_base": "https://api.x.test/v1",
+                                  "response_cost": 0.001, "litellm_overhead_time_ms": 1.5,
+                                  "litellm_model_name": f"{provider}/{model}"},
+                "model_map_information": {"model_map_key": version, "model_map_value": dict.fromkeys(_PRICE_KEYS) | {
+                    "key": version, "max_tokens": 16384, "litellm_provider": provider, "mode": "chat"}},
+                "error_str": None, "error_information": {"error_code": "", "error_class": "", "llm_provider": "",
+                                                         "traceback": "", "error_message": ""},
+                "guardrail_information": None,
+                "standard_built_in_tools_params": {"web_search_options": None, "file_search": None}}
+            fh.write(orjson.dumps(payload) + b"\n")
+    return records
+
+
+# format -> (landing source, writer). The OpenInference and Langfuse SDK spans go through the OTLP adapter.
+FORMATS = {
+    "otlp": ("otlp", lambda path, args, rng: otlp_file(path, args.records, args.spans_per_line, rng,
+                                                       content=not args.no_content)),
+    "posthog": ("posthog", lambda path, args, rng: posthog_file(path, args.records, rng, content=not args.no_content)),
+    "litellm": ("litellm", lambda path, args, rng: litellm_file(path, args.records, rng, content=not args.no_content)),
+    "openinference": ("otlp", lambda path, args, rng: otlp_file(path, args.records, args.spans_per_line, rng,
+                                                                content=not args.no_content,
+                                                                chat_attributes=openinference_attributes)),
+    "langfuse-sdk": ("otlp", lambda path, args, rng: otlp_file(path, args.records, args.spans_per_line, rng,
+                                                               content=not args.no_content,
+                                                               chat_attributes=langfuse_span_attributes)),
+    "langfuse": ("langfuse", lambda path, args, rng: langfuse_file(path, args.records, rng,
+                                                                   content=not args.no_content)),
+}
+
+
+MEMORY_LIMIT = {"value": "1GB"}  # --memory-limit
+
+
 def measure_sql(path: Path, source: str) -> tuple[int, float]:
     """(records, wall seconds) for mapping one file with the loader's SQL, every canonical line materialised."""
-    con = duckdb.connect(config={"memory_limit": "1GB"})
+    con = duckdb.connect(config={"memory_limit": MEMORY_LIMIT["value"]})
     con.execute("set TimeZone = 'UTC'")
     started = time.perf_counter()
     (records, _chars) = con.execute(
@@ -130,6 +296,7 @@ def measure_sql(path: Path, source: str) -> tuple[int, float]:
 def measure_reference(path: Path, source: str) -> tuple[int, float]:
     """(records, wall seconds) for mapping one file with the Python reference mappers on one core."""
     options = options_for(source)
+    line_records = adapter_for(source).line_records
     started = time.perf_counter()
     records = 0
     with path.open("rb") as fh:
@@ -137,9 +304,7 @@ def measure_reference(path: Path, source: str) -> tuple[int, float]:
             if not raw.strip():
                 continue
             value = orjson.loads(raw)
-            mapped = (otlp.traces_to_records(value, options) if source == "otlp"
-                      else [posthog.event_to_record(value, options)])
-            for record in mapped:
+            for record in line_records(value, options) or [None]:
                 records += 1
                 if record is not None:
                     orjson.dumps(record)
@@ -162,41 +327,53 @@ def main() -> int:
     parser.add_argument("--no-load", action="store_true", help="measure the adapters alone, not the loader")
     parser.add_argument("--no-content", action="store_true",
                         help="records without message content (OTel's default; PostHog's privacy mode)")
+    parser.add_argument("--formats", default=",".join(FORMATS),
+                        help=f"comma-separated formats to measure (default {','.join(FORMATS)})")
+    parser.add_argument("--memory-limit", default="1GB",
+                        help="DuckDB memory_limit of the adapter runs and (as AIW_DUCKDB_MEMORY_LIMIT) the loads")
     parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     args = parser.parse_args()
+    MEMORY_LIMIT["value"] = args.memory_limit
+    os.environ["AIW_DUCKDB_MEMORY_LIMIT"] = args.memory_limit
     rng = random.Random(42)
     figures: dict[str, object] = {"records_per_format": args.records, "cpus": os.cpu_count(),
                                   "content": not args.no_content,
-                                  "load_average": os.getloadavg()[0]}
+                                  "load_average": os.getloadavg()[0], "memory_limit": args.memory_limit}
     with tempfile.TemporaryDirectory() as tmp:
         layout = Layout.from_env(Path(tmp) / "aiw").ensure()
-        files = {"otlp": layout.landing_dir("otlp") / DAY / "spans.jsonl",
-                 "posthog": layout.landing_dir("posthog") / DAY / "export.jsonl"}
-        for p in files.values():
-            p.parent.mkdir(parents=True, exist_ok=True)
-        otlp_file(files["otlp"], args.records, args.spans_per_line, rng, content=not args.no_content)
-        posthog_file(files["posthog"], args.records, rng, content=not args.no_content)
-        for source, path in files.items():
+        formats = [f.strip() for f in args.formats.split(",") if f.strip()]
+        unknown = sorted(set(formats) - set(FORMATS))
+        if unknown:
+            parser.error(f"unknown formats {unknown}; known are {sorted(FORMATS)}")
+        files = {}
+        for name in formats:
+            source, write = FORMATS[name]
+            # One load date per format, so that each load below reads that format's file alone.
+            day = f"2026-11-{20 - len(files):02d}"
+            files[name] = (source, day, layout.landing_dir(source) / day / f"{name}.jsonl")
+            files[name][2].parent.mkdir(parents=True, exist_ok=True)
+            write(files[name][2], args, rng)
+        for name, (source, _day, path) in files.items():
             size = f"({path.stat().st_size / 1e6:.0f} MB)"
             records, rate, rates = _median_rate(measure_sql, path, source, args.repeat)
-            figures[f"{source}_adapter_records_per_s"] = round(rate)
-            print(f"{source:8s} adapter    {records:>9,} records {size} median {rate:>9,.0f} records/s "
+            figures[f"{name}_adapter_records_per_s"] = round(rate)
+            print(f"{name:13s} adapter    {records:>9,} records {size} median {rate:>9,.0f} records/s "
                   f"(runs: {', '.join(f'{r:,.0f}' for r in rates)})")
             if not args.no_reference:
                 _n, reference, _rates = _median_rate(measure_reference, path, source, args.repeat)
-                figures[f"{source}_reference_records_per_s"] = round(reference)
-                print(f"{source:8s} reference  {records:>9,} records {size} median {reference:>9,.0f} records/s "
+                figures[f"{name}_reference_records_per_s"] = round(reference)
+                print(f"{name:13s} reference  {records:>9,} records {size} median {reference:>9,.0f} records/s "
                       f"(Python, one core) -> adapter/reference {rate / reference:.1f}x")
         if not args.no_load:
-            for source in files:
+            for name, (source, day, _path) in files.items():
                 started = time.perf_counter()
-                result = lake.load_partition(layout, DAY, now_ms=NOW_MS, sources=(source,))
+                result = lake.load_partition(layout, day, now_ms=NOW_MS, sources=(source,))
                 seconds = time.perf_counter() - started
                 (f,) = result.files
                 assert f.reconciles, f
                 rate = f.lines / seconds
-                figures[f"{source}_load_records_per_s"] = round(rate)
-                print(f"{source:8s} load       {f.lines:>9,} records ({f.accepted:,} accepted, {f.skipped:,} skipped) "
+                figures[f"{name}_load_records_per_s"] = round(rate)
+                print(f"{name:13s} load       {f.lines:>9,} records ({f.accepted:,} accepted, {f.skipped:,} skipped) "
                       f"in {seconds:6.2f} s = {rate:>9,.0f} records/s")
     if args.json:
         print(json.dumps(figures))

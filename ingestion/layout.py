@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-SOURCES = ("native", "otlp", "posthog")
+SOURCES = ("native", "otlp", "posthog", "litellm", "langfuse")
 
 
 @dataclass(frozen=True)

@@ -140,7 +140,7 @@ def _load_and_build(layout: Layout, say: Callable[[str], None], debug: bool, sum
         return summary
     if not layout.raw_interactions.exists() or not any(layout.raw_interactions.rglob("*.parquet")):
         summary.blocked_reason = (f"nothing in the lake yet: put files under {layout.landing_dir('native')} "
-                                  "(or landing/otlp, landing/posthog)")
+                                  "(or landing/otlp, landing/posthog, landing/litellm, landing/langfuse)")
         say(summary.blocked_reason)
         return summary
 

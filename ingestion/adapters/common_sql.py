@@ -47,6 +47,50 @@ def seconds_to_ms(expr: str) -> str:
     return f"(case when {is_number(expr)} then ({expr}::DOUBLE * 1000)::JSON else {expr} end)"
 
 
+def add_if_number(total: str, extra: str) -> str:
+    """total + extra when both are numbers; otherwise total as it is (common.add_if_number)."""
+    return (f"(case when {is_number(total)} and {is_number(extra)} then ({total}::DOUBLE + {extra}::DOUBLE)::JSON "
+            f"else {total} end)")
+
+
+def json_path(*keys: str) -> str:
+    """A JSON path literal for nested object keys, each quoted."""
+    return quote("$" + "".join('."' + key.replace('"', "") + '"' for key in keys))
+
+
+def json_in(expr: str, *keys: str) -> str:
+    """The JSON value at `keys` inside a JSON string value (common.json_in); NULL when not JSON, missing or null."""
+    return (f"(case when {is_string(expr)} and json_valid({text(expr)}) "
+            f"then nullif(json_extract({text(expr)}, {json_path(*keys)}), 'null') end)")
+
+
+def json_document(expr: str, schema: str) -> str:
+    """A JSON string value holding a JSON document, parsed once into a struct of `schema` (JSON leaves):
+    NULL when it is not a string or not JSON; fields NULL where the document has no such key, a null, or
+    is not an object there (common.json_in, read through struct fields)."""
+    return f"(case when {is_string(expr)} then try(from_json({text(expr)}, {quote(schema)})) end)"
+
+
+def json_decoded(expr: str) -> str:
+    """A JSON string value holding JSON text as the value it encodes (common.json_decoded)."""
+    return (f"(case when {is_string(expr)} and json_valid({text(expr)}) "
+            f"then nullif(json({text(expr)}), 'null') else {expr} end)")
+
+
+def epoch_seconds_to_ms(expr: str) -> str:
+    """Epoch seconds -> whole epoch ms (common.epoch_seconds_to_ms); any other value unchanged."""
+    return (f"(case when {is_number(expr)} and abs({expr}::DOUBLE) < 1e12 "
+            f"then (floor({expr}::DOUBLE * 1e6 + 0.5)::BIGINT // 1000)::JSON else {expr} end)")
+
+
+def seconds_between_ms(start: str, end: str) -> str:
+    """(end - start) seconds -> ms to the microsecond, as DOUBLE, when both are numbers and it is finite
+    (common.seconds_between_ms)."""
+    micros = f"(({end}::DOUBLE - {start}::DOUBLE) * 1e6)"
+    return (f"(case when {is_number(start)} and {is_number(end)} and isfinite({micros}) "
+            f"then floor({micros} + 0.5) / 1000 end)")
+
+
 def content_hash(expr: str) -> str:
     """md5 of message content (common.content_hash): of the string itself, or of the JSON text of other values."""
     return (f"(case when {expr} is null then null when {is_string(expr)} then to_json(md5({text(expr)})) "

@@ -11,26 +11,74 @@ from __future__ import annotations
 import base64
 import binascii
 import math
-import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ingestion.adapters.common import content_hash, first, is_number, present, scrub_record
+from ingestion.adapters.common import (
+    content_hash,
+    first,
+    is_number,
+    iso_to_epoch_ms,
+    json_decoded,
+    json_in,
+    names_from_env,
+    present,
+    scrub_record,
+)
+from ingestion.adapters.langfuse import usage_tokens
+
+# Three attribute families describe model calls: OpenTelemetry's GenAI conventions (`gen_ai.*`),
+# OpenInference's (Arize Phoenix: `llm.*`, `openinference.span.kind`) and the Langfuse SDK's
+# (`langfuse.observation.*`). They arrive in the same OTLP documents, often through the same collector, so
+# each span is read by whichever family it carries; every field takes the first family that has it.
 
 # gen_ai.operation.name values that are a call to a model (inference or embeddings). Agent, tool and
 # workflow spans (invoke_agent, execute_tool, ...) are not model calls and are skipped.
 MODEL_CALL_OPERATIONS = frozenset({"chat", "text_completion", "generate_content", "embeddings"})
+# openinference.span.kind values that are model calls (CHAIN, TOOL, AGENT, RETRIEVER, ... are not).
+OPENINFERENCE_MODEL_CALL_KINDS = frozenset({"LLM", "EMBEDDING"})
+# langfuse.observation.type values that are model calls (span, event, tool, agent, ... are not).
+LANGFUSE_MODEL_CALL_TYPES = frozenset({"generation", "embedding"})
 
-DEFAULT_FEATURE_ATTRIBUTES = ("aiw.feature_id", "service.name")
+DEFAULT_FEATURE_ATTRIBUTES = ("aiw.feature_id", "metadata.feature_id", "langfuse.trace.metadata.feature_id",
+                              "langfuse.observation.metadata.feature_id", "service.name")
 FEATURE_ENV = "AIW_OTLP_FEATURE_ATTRIBUTE"
-USER_ATTRIBUTES = ("user.id", "enduser.id", "gen_ai.user.id")
+# OpenInference keeps metadata as one JSON object attribute: a feature name `metadata.<key>` without an
+# attribute of its own reads <key> there.
+OPENINFERENCE_METADATA = "metadata"
+# The Langfuse SDK writes each metadata value as JSON text ('"search"' for the string search): decoded.
+LANGFUSE_PREFIX = "langfuse."
+USER_ATTRIBUTES = ("user.id", "enduser.id", "gen_ai.user.id", "langfuse.user.id")
+SESSION_ATTRIBUTES = ("gen_ai.conversation.id", "session.id", "langfuse.session.id")
 UNKNOWN_FEATURE = "unknown"
 
+# Canonical field -> the attributes it is read from, first present wins.
+REQUEST_MODEL = ("gen_ai.request.model",)
+# OpenInference names only the model that answered; the requested one is in its invocation parameters.
+INVOCATION_PARAMETERS = "llm.invocation_parameters"
+RESPONSE_MODEL = ("gen_ai.response.model", "llm.model_name", "langfuse.observation.model.name")
+PROVIDER = ("gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system")
+PROMPT_TOKENS = ("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens", "llm.token_count.prompt")
+COMPLETION_TOKENS = ("gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens", "llm.token_count.completion")
+CACHED_TOKENS = ("gen_ai.usage.cache_read.input_tokens", "llm.token_count.prompt_details.cache_read")
+CACHE_WRITE_TOKENS = ("gen_ai.usage.cache_creation.input_tokens", "gen_ai.usage.cache_write.input_tokens",
+                      "llm.token_count.prompt_details.cache_write")
+REASONING_TOKENS = ("gen_ai.usage.reasoning.output_tokens", "llm.token_count.completion_details.reasoning")
+TOKEN_ATTRIBUTES = {"prompt_tokens": PROMPT_TOKENS, "completion_tokens": COMPLETION_TOKENS,
+                    "cached_tokens": CACHED_TOKENS, "cache_write_tokens": CACHE_WRITE_TOKENS,
+                    "reasoning_tokens": REASONING_TOKENS}
+# Langfuse SDK spans: usage and cost are JSON documents, the completion start an ISO time as JSON text.
+LANGFUSE_USAGE = "langfuse.observation.usage_details"
+LANGFUSE_COST = "langfuse.observation.cost_details"
+LANGFUSE_COMPLETION_START = "langfuse.observation.completion_start_time"
+LANGFUSE_LEVEL = "langfuse.observation.level"
+
 # Attributes holding prompt or completion text: hashed into prompt_hash / response_hash, never copied.
-INPUT_CONTENT = ("gen_ai.input.messages", "gen_ai.prompt", "gen_ai.system_instructions")
-OUTPUT_CONTENT = ("gen_ai.output.messages", "gen_ai.completion")
+INPUT_CONTENT = ("gen_ai.input.messages", "gen_ai.prompt", "gen_ai.system_instructions", "input.value",
+                 "langfuse.observation.input")
+OUTPUT_CONTENT = ("gen_ai.output.messages", "gen_ai.completion", "output.value", "langfuse.observation.output")
 
 STATUS_ERROR = 2
 _HEX32 = re.compile(r"[0-9a-f]{32}")
@@ -39,12 +87,13 @@ _HEX16 = re.compile(r"[0-9a-f]{16}")
 # Span attributes the mapping reads (others, often large, are never converted). Feature and user
 # attributes are configurable, so they are added per options.
 SPAN_ATTRIBUTES = frozenset({
-    "gen_ai.operation.name", "gen_ai.request.model", "gen_ai.response.model", "gen_ai.provider.name",
-    "gen_ai.system", "gen_ai.conversation.id", "gen_ai.response.time_to_first_chunk", "gen_ai.usage.input_tokens",
-    "gen_ai.usage.prompt_tokens", "gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens",
-    "gen_ai.usage.cache_read.input_tokens", "gen_ai.usage.cache_creation.input_tokens",
-    "gen_ai.usage.cache_write.input_tokens", "gen_ai.usage.reasoning.output_tokens", "error.type",
+    "gen_ai.operation.name", "openinference.span.kind", "langfuse.observation.type", *REQUEST_MODEL,
+    INVOCATION_PARAMETERS, *RESPONSE_MODEL, *PROVIDER, *SESSION_ATTRIBUTES, "gen_ai.response.time_to_first_chunk",
+    *PROMPT_TOKENS, *COMPLETION_TOKENS, *CACHED_TOKENS, *CACHE_WRITE_TOKENS, *REASONING_TOKENS, LANGFUSE_USAGE,
+    LANGFUSE_COST, LANGFUSE_COMPLETION_START, LANGFUSE_LEVEL, "error.type", OPENINFERENCE_METADATA,
     *USER_ATTRIBUTES, *INPUT_CONTENT, *OUTPUT_CONTENT})
+# Resource attributes the mapping reads besides the feature attributes.
+RESOURCE_ATTRIBUTES = frozenset({*USER_ATTRIBUTES, *SESSION_ATTRIBUTES, OPENINFERENCE_METADATA})
 
 
 @dataclass(frozen=True)
@@ -61,9 +110,7 @@ class OtlpOptions:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> OtlpOptions:
         """Options from AIW_OTLP_FEATURE_ATTRIBUTE (comma-separated attribute names, first present wins)."""
-        raw = (environ if environ is not None else os.environ).get(FEATURE_ENV, "")
-        names = tuple(n.strip() for n in raw.split(",") if n.strip())
-        return cls(feature_attributes=names or DEFAULT_FEATURE_ATTRIBUTES)
+        return cls(feature_attributes=names_from_env(FEATURE_ENV, DEFAULT_FEATURE_ATTRIBUTES, environ))
 
 
 # An int64 written as a decimal string (OTLP JSON's encoding) of at most 18 digits becomes a number.
@@ -149,12 +196,39 @@ def _event_id(trace_id: Any, span_id: Any) -> Any:
 
 
 def is_model_call(attrs: dict[str, Any]) -> bool:
-    """A span describes one call to a model: an inference/embeddings operation, or (conventions before
-    gen_ai.operation.name) a span that names a requested model."""
-    op = attrs.get("gen_ai.operation.name")
-    if op is not None:
-        return isinstance(op, str) and op in MODEL_CALL_OPERATIONS
+    """A span describes one call to a model: an inference/embeddings operation, an OpenInference LLM or
+    EMBEDDING span, a Langfuse generation or embedding, or (GenAI conventions before
+    gen_ai.operation.name) a span that names a requested model. The first family the span carries decides."""
+    for name, allowed in (("gen_ai.operation.name", MODEL_CALL_OPERATIONS),
+                          ("openinference.span.kind", OPENINFERENCE_MODEL_CALL_KINDS),
+                          ("langfuse.observation.type", LANGFUSE_MODEL_CALL_TYPES)):
+        value = attrs.get(name)
+        if value is not None:
+            return isinstance(value, str) and value in allowed
     return attrs.get("gen_ai.request.model") is not None or attrs.get("gen_ai.response.model") is not None
+
+
+def feature_of(attrs: dict[str, Any], resource: dict[str, Any], options: OtlpOptions) -> Any:
+    """The first configured feature attribute present, span before resource (docs/adapters.md)."""
+    for name in options.feature_attributes:
+        value = first(attrs.get(name), resource.get(name))
+        if value is not None and name.startswith(LANGFUSE_PREFIX):
+            value = json_decoded(value)
+        if value is None and name.startswith(OPENINFERENCE_METADATA + "."):
+            key = name[len(OPENINFERENCE_METADATA) + 1:]
+            value = first(json_in(attrs.get(OPENINFERENCE_METADATA), key),
+                          json_in(resource.get(OPENINFERENCE_METADATA), key))
+        if value is not None:
+            return value
+    return UNKNOWN_FEATURE
+
+
+def _langfuse_ttft_ms(attrs: dict[str, Any], start: int | None) -> Any:
+    """Time from the span's start to Langfuse's completion start (an ISO time written as JSON text)."""
+    completion_start_ms = iso_to_epoch_ms(json_decoded(attrs.get(LANGFUSE_COMPLETION_START)))
+    if start is None or not isinstance(completion_start_ms, int) or isinstance(completion_start_ms, bool):
+        return None
+    return (completion_start_ms * 1_000_000 - start) / 1e6
 
 
 def span_to_record(span: dict[str, Any], resource: dict[str, Any], options: OtlpOptions,
@@ -167,42 +241,32 @@ def span_to_record(span: dict[str, Any], resource: dict[str, Any], options: Otlp
     start, end = _nanos(span.get("startTimeUnixNano")), _nanos(span.get("endTimeUnixNano"))
     status = span.get("status")
     code = status.get("code") if isinstance(status, dict) else None
-    feature = None
-    for name in options.feature_attributes:
-        feature = attrs.get(name)
-        if feature is None:
-            feature = resource.get(name)
-        if feature is not None:
-            break
-    request_model, response_model = attrs.get("gen_ai.request.model"), attrs.get("gen_ai.response.model")
+    request_model = first(_first(attrs, REQUEST_MODEL), json_in(attrs.get(INVOCATION_PARAMETERS), "model"))
+    response_model = _first(attrs, RESPONSE_MODEL)
     ttft_s = attrs.get("gen_ai.response.time_to_first_chunk")
-    input_content = _first(attrs, INPUT_CONTENT)
-    output_content = _first(attrs, OUTPUT_CONTENT)
+    langfuse_usage = usage_tokens(json_in(attrs.get(LANGFUSE_USAGE)))
+    tokens = {field: first(_first(attrs, names), langfuse_usage[field]) for field, names in TOKEN_ATTRIBUTES.items()}
     record = {
         "schema_version": "1.1",
         "event_id": _event_id(trace_id, hex_id(span.get("spanId"))),
-        "session_id": present(attrs.get("gen_ai.conversation.id"), resource.get("gen_ai.conversation.id"), trace_id),
+        "session_id": present(*(attrs.get(n) for n in SESSION_ATTRIBUTES),
+                              *(resource.get(n) for n in SESSION_ATTRIBUTES), trace_id),
         "user_id": first(_first(attrs, USER_ATTRIBUTES), _first(resource, USER_ATTRIBUTES)),
         "timestamp": _whole_ms(start) if start is not None else None,
-        "feature_id": feature if feature is not None else UNKNOWN_FEATURE,
+        "feature_id": feature_of(attrs, resource, options),
         "model_id": request_model if request_model is not None else response_model,
         "model_version": response_model if response_model is not None else request_model,
-        "provider": first(attrs.get("gen_ai.provider.name"), attrs.get("gen_ai.system")),
-        "ttft_ms": ttft_s * 1000.0 if is_number(ttft_s) else ttft_s,
+        "provider": _first(attrs, PROVIDER),
+        "ttft_ms": ttft_s * 1000.0 if is_number(ttft_s) else first(ttft_s, _langfuse_ttft_ms(attrs, start)),
         "total_latency_ms": (end - start) / 1e6 if start is not None and end is not None else None,
-        "prompt_tokens": _first(attrs, ("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens")),
-        "completion_tokens": _first(attrs, ("gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens")),
-        "cached_tokens": attrs.get("gen_ai.usage.cache_read.input_tokens"),
-        "cache_write_tokens": _first(attrs, ("gen_ai.usage.cache_creation.input_tokens",
-                                             "gen_ai.usage.cache_write.input_tokens")),
-        "reasoning_tokens": attrs.get("gen_ai.usage.reasoning.output_tokens"),
+        **tokens,
         "is_error": (is_number(code) and code == STATUS_ERROR) or code == "STATUS_CODE_ERROR"
-                    or attrs.get("error.type") is not None,
+                    or attrs.get("error.type") is not None or attrs.get(LANGFUSE_LEVEL) == "ERROR",
         "trace_id": trace_id,
-        "prompt_hash": content_hash(input_content),
-        "response_hash": content_hash(output_content),
-        # Spans carry no cost and no behavioural quality: unknown, not zero (contract 1.1 allows null).
-        "estimated_cost_usd": None,
+        "prompt_hash": content_hash(_first(attrs, INPUT_CONTENT)),
+        "response_hash": content_hash(_first(attrs, OUTPUT_CONTENT)),
+        # Spans carry no behavioural quality, and only Langfuse's carry a cost: unknown, not zero.
+        "estimated_cost_usd": json_in(attrs.get(LANGFUSE_COST), "total"),
         "implicit_quality_score": None,
     }
     return scrub_record(record)
@@ -250,3 +314,8 @@ def traces_to_records(traces: dict[str, Any], options: OtlpOptions) -> list[dict
 def is_traces_data(value: Any) -> bool:
     """The object is a TracesData / export request (has a resourceSpans list)."""
     return spelling_of(value) is not None
+
+
+def line_records(value: Any, options: OtlpOptions) -> list[dict[str, Any] | None] | None:
+    """The records of one parsed source line, a record or None (skipped) per span; None when not TracesData."""
+    return traces_to_records(value, options) if is_traces_data(value) else None

@@ -11,17 +11,36 @@ from __future__ import annotations
 from ingestion.adapters.common_sql import (
     content_hash,
     is_string,
+    iso_to_epoch_ms,
+    json_decoded,
+    json_document,
     json_string,
     not_the_format,
     present,
     seconds_to_ms,
     text,
 )
+from ingestion.adapters.langfuse_sql import USAGE_SCHEMA, struct_path, usage_tokens
 from ingestion.adapters.otlp import (
     INPUT_CONTENT,
+    INVOCATION_PARAMETERS,
+    LANGFUSE_COMPLETION_START,
+    LANGFUSE_COST,
+    LANGFUSE_LEVEL,
+    LANGFUSE_MODEL_CALL_TYPES,
+    LANGFUSE_PREFIX,
+    LANGFUSE_USAGE,
     MODEL_CALL_OPERATIONS,
+    OPENINFERENCE_METADATA,
+    OPENINFERENCE_MODEL_CALL_KINDS,
     OUTPUT_CONTENT,
+    PROVIDER,
+    REQUEST_MODEL,
+    RESOURCE_ATTRIBUTES,
+    RESPONSE_MODEL,
+    SESSION_ATTRIBUTES,
     STATUS_ERROR,
+    TOKEN_ATTRIBUTES,
     UNKNOWN_FEATURE,
     USER_ATTRIBUTES,
     OtlpOptions,
@@ -85,8 +104,16 @@ def mapped_select(lines_relation: str, options: OtlpOptions) -> str:
     into what the contract quarantines with the rule it breaks (`common_sql.not_the_format`).
     """
     wanted = sorted(options.wanted)
-    attr_cols = ",\n      ".join(f"{_attribute('attrs', 'attr_keys', name)} as {_col(name)}" for name in wanted)
-    resource_names = sorted(set(options.feature_attributes) | set(USER_ATTRIBUTES) | {"gen_ai.conversation.id"})
+    def attr_col(name: str) -> str:
+        lookup = _attribute("attrs", "attr_keys", name)
+        family = name.split(".", 1)[0]
+        if family in _FAMILIES:
+            # Looked up only in spans that have an attribute of the family: a span carries one family, and
+            # each lookup is a scan of the key list.
+            lookup = f"case when {_has_family(family)} then {lookup} end"
+        return f"{lookup} as {_col(name)}"
+    attr_cols = ",\n      ".join(attr_col(name) for name in wanted)
+    resource_names = sorted(set(options.feature_attributes) | RESOURCE_ATTRIBUTES)
     resource_cols = ",\n      ".join(f"{_attribute('resource', 'resource_keys', name)} as {_col(name, 'r_')}"
                                       for name in resource_names)
 
@@ -96,39 +123,68 @@ def mapped_select(lines_relation: str, options: OtlpOptions) -> str:
     def r(name: str) -> str:
         return _col(name, "r_")
 
-    operations = ", ".join(quote(op) for op in sorted(MODEL_CALL_OPERATIONS))
-    feature = "coalesce(" + ", ".join(f"{a(n)}, {r(n)}" for n in options.feature_attributes) + \
-        f", {json_string(UNKNOWN_FEATURE)}::JSON)"
+    def first_of(names: tuple[str, ...]) -> str:
+        return "coalesce(" + ", ".join(a(n) for n in names) + ")"
+
+    def feature_candidate(name: str) -> str:
+        # otlp.feature_of, for one configured name.
+        value = f"coalesce({a(name)}, {r(name)})"
+        if name.startswith(LANGFUSE_PREFIX):
+            value = json_decoded(value)
+        if name.startswith(OPENINFERENCE_METADATA + "."):
+            key = name[len(OPENINFERENCE_METADATA) + 1:]
+            value = f'coalesce({value}, d_metadata."{key}", d_resource_metadata."{key}")'
+        return value
+
+    # The keys that feature names `metadata.<key>` read in OpenInference's metadata document.
+    metadata_keys = sorted({n[len(OPENINFERENCE_METADATA) + 1:] for n in options.feature_attributes
+                            if n.startswith(OPENINFERENCE_METADATA + ".")}) or ["feature_id"]
+    metadata_schema = "{" + ", ".join(f'"{k}": "JSON"' for k in metadata_keys) + "}"
+    feature = ("coalesce(" + ", ".join(feature_candidate(n) for n in options.feature_attributes)
+               + f", {json_string(UNKNOWN_FEATURE)}::JSON)")
     user = "coalesce(" + ", ".join([a(n) for n in USER_ATTRIBUTES] + [r(n) for n in USER_ATTRIBUTES]) + ")"
+    request_model = f"coalesce({first_of(REQUEST_MODEL)}, d_invocation.model)"
+    response_model = first_of(RESPONSE_MODEL)
+    langfuse_usage = usage_tokens(struct_path("d_usage"))
+    tokens = ",\n        ".join(f"'{field}', coalesce({first_of(names)}, {langfuse_usage[field]})"
+                                for field, names in TOKEN_ATTRIBUTES.items())
+    completion_start_ms = "d_completion_start_ms"
+    langfuse_ttft = (f"(case when json_type({completion_start_ms}) in ('BIGINT', 'UBIGINT') "
+                     f"then ({completion_start_ms}::HUGEINT * 1000000 - start_ns) / 1e6 end)")
+    ttft = a("gen_ai.response.time_to_first_chunk")
     status_error = f"('{STATUS_ERROR}', '{STATUS_ERROR}.0', {json_string('STATUS_CODE_ERROR')})"
     record = f"""json_object(
         'schema_version', '1.1',
         'event_id', case when regexp_full_match({text('trace_id')}, '[0-9a-f]{{32}}')
                           and regexp_full_match({text('span_id')}, '[0-9a-f]{{16}}')
                          then to_json({text('trace_id')} || {text('span_id')}) else span_id end,
-        'session_id', {present(a('gen_ai.conversation.id'), r('gen_ai.conversation.id'), 'trace_id')},
+        'session_id', {present(*(a(n) for n in SESSION_ATTRIBUTES), *(r(n) for n in SESSION_ATTRIBUTES), 'trace_id')},
         'user_id', {user},
         'timestamp', start_ns // 1000000,
         'feature_id', {feature},
-        'model_id', coalesce({a('gen_ai.request.model')}, {a('gen_ai.response.model')}),
-        'model_version', coalesce({a('gen_ai.response.model')}, {a('gen_ai.request.model')}),
-        'provider', coalesce({a('gen_ai.provider.name')}, {a('gen_ai.system')}),
-        'ttft_ms', {seconds_to_ms(a('gen_ai.response.time_to_first_chunk'))},
+        'model_id', coalesce({request_model}, {response_model}),
+        'model_version', coalesce({response_model}, {request_model}),
+        'provider', {first_of(PROVIDER)},
+        'ttft_ms', coalesce({seconds_to_ms(ttft)}, {langfuse_ttft}::JSON),
         'total_latency_ms', (end_ns - start_ns) / 1e6,
-        'prompt_tokens', coalesce({a('gen_ai.usage.input_tokens')}, {a('gen_ai.usage.prompt_tokens')}),
-        'completion_tokens', coalesce({a('gen_ai.usage.output_tokens')}, {a('gen_ai.usage.completion_tokens')}),
-        'cached_tokens', {a('gen_ai.usage.cache_read.input_tokens')},
-        'cache_write_tokens', coalesce({a('gen_ai.usage.cache_creation.input_tokens')},
-                                       {a('gen_ai.usage.cache_write.input_tokens')}),
-        'reasoning_tokens', {a('gen_ai.usage.reasoning.output_tokens')},
-        'is_error', coalesce(status_code::VARCHAR in {status_error}, false) or {a('error.type')} is not null,
+        {tokens},
+        'is_error', coalesce(status_code::VARCHAR in {status_error}, false) or {a('error.type')} is not null
+                    or coalesce({a(LANGFUSE_LEVEL)}::VARCHAR = {json_string('ERROR')}, false),
         'trace_id', trace_id,
-        'prompt_hash', {content_hash('coalesce(' + ', '.join(a(n) for n in INPUT_CONTENT) + ')')},
-        'response_hash', {content_hash('coalesce(' + ', '.join(a(n) for n in OUTPUT_CONTENT) + ')')}
+        'prompt_hash', {content_hash(first_of(INPUT_CONTENT))},
+        'response_hash', {content_hash(first_of(OUTPUT_CONTENT))},
+        'estimated_cost_usd', d_cost.total
       )::VARCHAR"""
+
+    def kind_is(name: str, allowed: frozenset[str]) -> str:
+        values = ", ".join(quote(v) for v in sorted(allowed))
+        return f"coalesce({is_string(a(name))} and {text(a(name))} in ({values}), false)"
     is_model_call = (f"(case when {a('gen_ai.operation.name')} is not null "
-                     f"then coalesce({is_string(a('gen_ai.operation.name'))} "
-                     f"and {text(a('gen_ai.operation.name'))} in ({operations}), false) "
+                     f"then {kind_is('gen_ai.operation.name', MODEL_CALL_OPERATIONS)} "
+                     f"when {a('openinference.span.kind')} is not null "
+                     f"then {kind_is('openinference.span.kind', OPENINFERENCE_MODEL_CALL_KINDS)} "
+                     f"when {a('langfuse.observation.type')} is not null "
+                     f"then {kind_is('langfuse.observation.type', LANGFUSE_MODEL_CALL_TYPES)} "
                      f"else {a('gen_ai.request.model')} is not null or {a('gen_ai.response.model')} is not null end)")
     return f"""
 with spans as (
@@ -138,11 +194,12 @@ keyed as (
   -- The keys alone, to look attributes up by position without copying any value (content can be large).
   select line_no, coalesce(record_no, 1) as record_no, other_line, span, span.attributes as attrs, resource,
     list_reverse(list_transform(span.attributes, lambda a: a.key)) as attr_keys,
+    list_transform(span.attributes, lambda a: split_part(a.key, '.', 1)) as attr_families,
     list_reverse(list_transform(resource, lambda a: a.key)) as resource_keys
   from spans
 ),
 valued as (
-  select line_no, record_no, other_line,
+  select line_no, record_no, other_line, attr_families,
       {hex_id('span.traceId')} as trace_id,
       {hex_id('span.spanId')} as span_id,
       {_nanos('span.startTimeUnixNano')} as start_ns,
@@ -152,8 +209,19 @@ valued as (
       {resource_cols}
   from keyed
 ),
+documents as (
+  -- Attributes that hold a JSON document, each parsed once.
+  select *,
+    {json_document(a(LANGFUSE_USAGE), USAGE_SCHEMA)} as d_usage,
+    {json_document(a(LANGFUSE_COST), '{"total": "JSON"}')} as d_cost,
+    {json_document(a(INVOCATION_PARAMETERS), '{"model": "JSON"}')} as d_invocation,
+    {json_document(a(OPENINFERENCE_METADATA), metadata_schema)} as d_metadata,
+    {json_document(r(OPENINFERENCE_METADATA), metadata_schema)} as d_resource_metadata,
+    {iso_to_epoch_ms(json_decoded(a(LANGFUSE_COMPLETION_START)))} as d_completion_start_ms
+  from valued
+),
 judged as (
-  select *, other_line is null and {is_model_call} as is_model_call from valued
+  select *, other_line is null and {is_model_call} as is_model_call from documents
 )
 select line_no, record_no, other_line is null and not is_model_call as is_skipped,
        case when other_line is not null then {not_the_format('other_line')}
@@ -213,6 +281,14 @@ def _spans(lines_relation: str) -> str:
         )
       )
     )"""
+
+
+# Attribute families (the name's first segment) whose lookups are skipped in spans without one of them.
+_FAMILIES = ("gen_ai", "llm", "langfuse")
+
+
+def _has_family(family: str) -> str:
+    return f"list_has(attr_families, {quote(family)})"
 
 
 def _col(name: str, prefix: str = "a_") -> str:

@@ -13,7 +13,6 @@ everything else returns None: skipped and counted by the loader. The mapping tab
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -21,11 +20,13 @@ from typing import Any
 import orjson
 
 from ingestion.adapters.common import (
+    add_if_number,
     as_text,
     content_hash,
     first,
     is_number,
     iso_to_epoch_ms,
+    names_from_env,
     present,
     scrub_record,
     seconds_to_ms,
@@ -62,9 +63,7 @@ class PosthogOptions:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> PosthogOptions:
         """Options from AIW_POSTHOG_FEATURE_PROPERTY (comma-separated property names)."""
-        raw = (environ if environ is not None else os.environ).get(FEATURE_ENV, "")
-        names = tuple(n.strip() for n in raw.split(",") if n.strip())
-        return cls(feature_properties=names or DEFAULT_FEATURE_PROPERTIES)
+        return cls(feature_properties=names_from_env(FEATURE_ENV, DEFAULT_FEATURE_PROPERTIES, environ))
 
 
 def is_event(value: Any) -> bool:
@@ -99,10 +98,6 @@ def _event_time_ms(event: dict[str, Any]) -> Any:
     return iso_to_epoch_ms(event.get("timestamp") if event.get("timestamp") is not None else event.get("created_at"))
 
 
-def _add(a: Any, b: Any) -> Any:
-    return a + b if is_number(a) and is_number(b) else a
-
-
 def _user_id(event: dict[str, Any], p: dict[str, Any]) -> Any:
     # Without a user the OpenAI wrapper sends the trace id as distinct_id and turns person processing off:
     # that is no user, and counting it as one would make every trace a user.
@@ -123,7 +118,7 @@ def generation_record(event: dict[str, Any], p: dict[str, Any], options: Posthog
     cache_write = p.get("$ai_cache_creation_input_tokens")
     if p.get("$ai_cache_reporting_exclusive") is True:
         # Anthropic-style usage: input tokens exclude cache reads and writes; the contract counts them inside.
-        prompt = _add(_add(prompt, cache_read or 0), cache_write or 0)
+        prompt = add_if_number(add_if_number(prompt, cache_read), cache_write)
     feature = first(*(p.get(k) for k in options.feature_properties), UNKNOWN_FEATURE)
     http_status = p.get("$ai_http_status")
     return {
@@ -226,3 +221,8 @@ def feedback_record(event: dict[str, Any], p: dict[str, Any]) -> dict[str, Any] 
         "kind": kind,
         "rating": rating,
     }
+
+
+def line_records(value: Any, options: PosthogOptions) -> list[dict[str, Any] | None] | None:
+    """The records of one parsed source line: [record or None (skipped)]; None when it is not an event."""
+    return [event_to_record(value, options)] if is_event(value) else None

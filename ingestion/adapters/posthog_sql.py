@@ -9,6 +9,7 @@ events, good and hostile, and compares what the contract makes of each record.
 from __future__ import annotations
 
 from ingestion.adapters.common_sql import (
+    add_if_number,
     content_hash,
     is_number,
     is_string,
@@ -88,10 +89,6 @@ def mapped_select(lines_relation: str, options: PosthogOptions) -> str:
     cache_read, cache_write = _p("$ai_cache_read_input_tokens"), _p("$ai_cache_creation_input_tokens")
     prompt = _p("$ai_input_tokens")
 
-    def add_if_number(total: str, extra: str) -> str:
-        # posthog._add: a + (b or 0) when both are numbers; otherwise the total stays as it is.
-        addend = f"(case when {is_number(extra)} then {extra}::DOUBLE else 0 end)"
-        return f"(case when {is_number(total)} then ({total}::DOUBLE + {addend})::JSON else {total} end)"
     exclusive_prompt = add_if_number(add_if_number(prompt, cache_read), cache_write)
     feature = "coalesce(" + ", ".join(_p(n) for n in options.feature_properties) + \
         f", {json_string(UNKNOWN_FEATURE)}::JSON)"

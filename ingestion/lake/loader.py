@@ -10,8 +10,9 @@ Guarantees (README, "Guarantees"):
 - per file, lines = accepted + quarantined + exact duplicates dropped + skipped (blank lines aside), where
   "lines" counts records read: for native files one per non-blank line (or JSON-array element); for
   otlp files one per span (plus one per source line that is not a TracesData object); for posthog files
-  one per exported event. `skipped` counts spans that are not model calls and events that are not AI
-  events (only the adapters skip; a native line is never skipped);
+  one per exported event; for litellm and langfuse files one per payload or observation. `skipped` counts
+  spans, payloads and observations that are not model calls and events that are not AI events (only the
+  adapters skip; a native line is never skipped);
 - an exact duplicate (same event_id, same content) is dropped and counted, whether its twin is in
   the same load or any earlier one (whatever its event date); a conflicting duplicate (same id, other
   content) is quarantined: the first accepted copy wins (within a load: by file path, line, record);

@@ -1,7 +1,7 @@
 """Run an adapter on source lines with either engine and return what the contract makes of each record.
 
-The loader maps OTLP and PostHog lines in DuckDB SQL (`otlp_sql`, `posthog_sql`); the Python mappers
-(`otlp`, `posthog`) are the reference. Both engines here feed the same contract SQL (`staged_select`), so
+The loader maps adapted sources' lines in DuckDB SQL (`otlp_sql`, `posthog_sql`, ...); the Python mappers
+(`otlp`, `posthog`, ...) are the reference. Both engines here feed the same contract SQL (`staged_select`), so
 tests can assert on the same typed, scrubbed, validated rows whichever engine produced them, and a test can
 compare the two engines row by row.
 """
@@ -14,7 +14,7 @@ import duckdb
 import orjson
 import pyarrow as pa
 
-from ingestion.adapters import otlp, posthog, reader
+from ingestion.adapters import reader
 from ingestion.contract import pii
 from ingestion.contract.staging_sql import staged_select
 from tests.conftest import NOW_MS, TEST_PII_KEY
@@ -34,10 +34,7 @@ def _python_mapped(source: str, lines: list[str], options: Any) -> list[tuple[in
         except orjson.JSONDecodeError:
             out.append((line_no, 1, False, line))  # malformed_json
             continue
-        if source == "otlp":
-            records = otlp.traces_to_records(value, options) if otlp.is_traces_data(value) else None
-        else:
-            records = [posthog.event_to_record(value, options)] if posthog.is_event(value) else None
+        records = reader.adapter_for(source).line_records(value, options)
         if records is None:
             out.append((line_no, 1, False, orjson.dumps(line).decode()))  # not_an_object
             continue

@@ -1,5 +1,6 @@
 """Local stand-ins for the services real clients talk to, all on 127.0.0.1: an OpenAI-compatible chat
-completions server, a PostHog capture endpoint; and an OTLP JSON serializer for SDK spans."""
+completions server, a PostHog capture endpoint, an OTLP/HTTP protobuf trace endpoint; and an OTLP JSON
+serializer for SDK spans."""
 
 from __future__ import annotations
 
@@ -19,6 +20,36 @@ DELAY_S = 0.04  # server think time, so span and $ai_latency timings are clearly
 CHUNK_DELAY_S = 0.01
 
 
+class QuietHandler(BaseHTTPRequestHandler):
+    """HTTP/1.1 without request logging; `body()` reads the request body, gunzipped when it came gzipped."""
+
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *_args: Any) -> None:
+        pass
+
+    def body(self) -> bytes:
+        raw = self.rfile.read(int(self.headers.get("content-length", 0)))
+        return gzip.decompress(raw) if self.headers.get("content-encoding") == "gzip" else raw
+
+
+class LocalServer:
+    """A fake served on 127.0.0.1 at a free port, on a daemon thread."""
+
+    def serve(self, handler: type[BaseHTTPRequestHandler]) -> None:
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def host(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
 @dataclass
 class Served:
     """One completion the fake server produced (the ground truth the marts are checked against)."""
@@ -36,7 +67,7 @@ class Served:
 
 
 @dataclass
-class FakeOpenAI:
+class FakeOpenAI(LocalServer):
     """An OpenAI-compatible /v1/chat/completions on 127.0.0.1, streaming and not, with cached-token usage."""
 
     served: list[Served] = field(default_factory=list)
@@ -44,29 +75,17 @@ class FakeOpenAI:
     def start(self) -> FakeOpenAI:
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *_args: Any) -> None:
-                pass
-
+        class Handler(QuietHandler):
             def do_POST(self) -> None:  # noqa: N802 - http.server's naming
                 started = time.perf_counter()
-                body = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))) or b"{}")
-                fake.handle(self, body, started)
+                fake.handle(self, json.loads(self.body() or b"{}"), started)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+        self.serve(Handler)
         return self
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        return f"{self.host}/v1"
 
     def handle(self, h: BaseHTTPRequestHandler, body: dict[str, Any], started: float) -> None:
         model = body.get("model", "")
@@ -130,7 +149,7 @@ class FakeOpenAI:
 
 
 @dataclass
-class FakePosthog:
+class FakePosthog(LocalServer):
     """A PostHog capture endpoint on 127.0.0.1: keeps the events of every (gzip) batch posted to /batch/."""
 
     events: list[dict[str, Any]] = field(default_factory=list)
@@ -139,12 +158,7 @@ class FakePosthog:
     def start(self) -> FakePosthog:
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *_args: Any) -> None:
-                pass
-
+        class Handler(QuietHandler):
             def _reply(self, payload: bytes = b'{"status": 1}') -> None:
                 self.send_response(200)
                 self.send_header("content-type", "application/json")
@@ -157,27 +171,14 @@ class FakePosthog:
                 self._reply(b"{}")
 
             def do_POST(self) -> None:  # noqa: N802
-                raw = self.rfile.read(int(self.headers.get("content-length", 0)))
-                if self.headers.get("content-encoding") == "gzip":
-                    raw = gzip.decompress(raw)
+                raw = self.body()
                 fake.paths.append("POST " + self.path)
                 if self.path.startswith("/batch"):
-                    body = json.loads(raw)
-                    fake.events.extend(body.get("batch", []))
+                    fake.events.extend(json.loads(raw).get("batch", []))
                 self._reply()
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+        self.serve(Handler)
         return self
-
-    @property
-    def host(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
     def export_rows(self) -> list[dict[str, Any]]:
         """The received events as PostHog batch-export JSON lines would hold them."""
@@ -189,20 +190,53 @@ class FakePosthog:
         return rows
 
 
-def otlp_json_lines(spans: list[Any]) -> list[str]:
-    """SDK spans as OTLP JSON lines like the Collector's file exporter: one TracesData per line,
+def otlp_request_json(request: Any) -> str:
+    """An ExportTraceServiceRequest message as one OTLP JSON line like the Collector's file exporter writes:
     lowerCamelCase, hex ids, int64 as strings, enums as integers."""
-    from google.protobuf import json_format
-    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+    import base64
 
-    request = encode_spans(spans)
+    from google.protobuf import json_format
+
     data = json_format.MessageToDict(request, use_integers_for_enums=True)
     for rs in data.get("resourceSpans", []):
         for ss in rs.get("scopeSpans", []):
             for span in ss.get("spans", []):
                 for key in ("traceId", "spanId", "parentSpanId"):
                     if key in span:  # protobuf's JSON writes bytes as base64; OTLP JSON wants hex
-                        import base64
-
                         span[key] = base64.b64decode(span[key]).hex()
-    return [json.dumps(data, separators=(",", ":"))]
+    return json.dumps(data, separators=(",", ":"))
+
+
+def otlp_json_lines(spans: list[Any]) -> list[str]:
+    """SDK spans as OTLP JSON lines: one TracesData per line (otlp_request_json)."""
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+
+    return [otlp_request_json(encode_spans(spans))]
+
+
+@dataclass
+class FakeOtlpEndpoint(LocalServer):
+    """An OTLP/HTTP trace endpoint on 127.0.0.1 for exporters that send protobuf (any path): keeps each
+    export request as an OTLP JSON line (otlp_request_json), as a Collector with a file exporter would."""
+
+    lines: list[str] = field(default_factory=list)
+    paths: list[str] = field(default_factory=list)
+
+    def start(self) -> FakeOtlpEndpoint:
+        from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+        fake = self
+
+        class Handler(QuietHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                fake.paths.append(self.path)
+                request = ExportTraceServiceRequest()
+                request.ParseFromString(self.body())
+                fake.lines.append(otlp_request_json(request))
+                self.send_response(200)
+                self.send_header("content-type", "application/x-protobuf")
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+        self.serve(Handler)
+        return self

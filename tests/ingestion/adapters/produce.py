@@ -25,30 +25,8 @@ httpx2.alias_httpx()  # openai 3.x is built on httpx2; the instrumentation impor
 # Message content in span attributes, so the test proves the adapter drops it (and its planted PII).
 os.environ["OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"] = "span_only"
 
-from tests.ingestion.adapters.fakes import FAILING_MODEL, FakeOpenAI, FakePosthog, otlp_json_lines  # noqa: E402
-
-PII_PROMPT = "I am bob@example.com, call 555-867-5309, SSN 078-05-1120, card 4111 1111 1111 1111"
-
-
-def messages() -> list[dict[str, str]]:
-    return [{"role": "user", "content": PII_PROMPT}]
-
-
-def calls(client: object, extra: dict) -> list[str]:
-    """The same five calls through either client; returns the path each took."""
-    done = []
-    for model in ("gpt-4o-mini", "gpt-4o-mini"):
-        client.chat.completions.create(model=model, messages=messages(), **extra)
-        done.append("plain")
-    for opts in ({"stream_options": {"include_usage": True}}, {}):
-        for _ in client.chat.completions.create(model="gpt-4o", messages=messages(), stream=True, **opts, **extra):
-            pass
-        done.append("stream")
-    try:
-        client.chat.completions.create(model=FAILING_MODEL, messages=messages(), **extra)
-    except Exception:  # noqa: BLE001 - the 500 is the point
-        done.append("error")
-    return done
+from tests.ingestion.adapters.fakes import FakeOpenAI, FakePosthog, otlp_json_lines  # noqa: E402
+from tests.ingestion.adapters.scenario import calls  # noqa: E402
 
 
 def produce_otlp(fake: FakeOpenAI, landing: Path) -> None:

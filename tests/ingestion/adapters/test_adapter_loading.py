@@ -13,6 +13,8 @@ from ingestion.adapters import reader
 from ingestion.collector.payload import parse_otlp_traces
 from ingestion.lake import loader as lake
 from tests.conftest import NOW_MS, event, write_landing
+from tests.ingestion.adapters.test_langfuse_mapping import observation as langfuse_observation
+from tests.ingestion.adapters.test_litellm_mapping import payload as litellm_payload
 from tests.ingestion.adapters.test_otlp_mapping import CHAT, TRACE, span, traces
 from tests.ingestion.adapters.test_posthog_mapping import generation
 
@@ -143,3 +145,30 @@ def test_records_keep_their_schema_version_and_the_1_0_to_1_1_upgrade_path(layou
                    ("e4", "1.1", None, False, None), ("e6", "1.0", None, False, 206.0)]
     assert rows(f"select line_number, rule from read_parquet('{layout.quarantine}/**/*.parquet') "
                 "order by line_number") == [(3, "required:ttft_ms"), (5, "unsupported_schema_version")]
+
+
+def test_litellm_payloads_one_per_json_file_and_as_json_lines(layout):
+    # LiteLLM's S3/GCS loggers write one payload per object (.json); a custom logger appends JSON lines.
+    day = layout.landing_dir("litellm") / DAY
+    day.mkdir(parents=True)
+    (day / "call-1.json").write_text(json.dumps(litellm_payload(litellm_call_id="c1"), indent=2))
+    lines = [litellm_payload(litellm_call_id="c2"), litellm_payload(litellm_call_id="c3", call_type="moderation"),
+             litellm_payload(litellm_call_id="c4", prompt_tokens=-1), "{broken"]
+    (day / "payloads.jsonl").write_text("\n".join(x if isinstance(x, str) else json.dumps(x) for x in lines) + "\n")
+    files = lake.load_partition(layout, DAY, now_ms=NOW_MS).files
+    got = sorted((f.lines, f.accepted, f.quarantined, f.skipped, f.reconciles) for f in files)
+    assert got == [(1, 1, 0, 0, True), (4, 1, 2, 1, True)]
+    assert rows(f"select line_number, rule from read_parquet('{layout.quarantine}/**/*.parquet') "
+                "order by line_number") == [(3, "range:prompt_tokens"), (4, "malformed_json")]
+
+
+def test_a_langfuse_observations_export_loads_and_counts_skipped_observations(layout):
+    lines = [langfuse_observation(id="g1"), langfuse_observation(id="s1", type="SPAN"),
+             langfuse_observation(id="g2", usage_details={"input": -5}), {"no": "type"}]
+    path = layout.landing_dir("langfuse") / DAY / "observations_v2.jsonl.gz"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(gzip.compress(b"\n".join(orjson.dumps(x) for x in lines) + b"\n"))
+    (f,) = lake.load_partition(layout, DAY, now_ms=NOW_MS).files
+    assert (f.source, f.lines, f.accepted, f.quarantined, f.skipped, f.reconciles) == ("langfuse", 4, 1, 2, 1, True)
+    assert rows(f"select line_number, rule from read_parquet('{layout.quarantine}/**/*.parquet') "
+                "order by line_number") == [(3, "range:prompt_tokens"), (4, "not_an_object")]

@@ -1,9 +1,10 @@
 """The loader's SQL adapters and the Python reference mappers agree, record by record.
 
-Hundreds of OTLP spans and PostHog events, each a realistic record with a few random changes (a missing
-field, a value of another type, an empty id, PII, a hostile document shape), plus lines that are not the
-format at all, go through both engines; what the contract makes of them must be identical: record type,
-the rules broken, every typed and scrubbed field, skipped records and their positions.
+Hundreds of OTLP spans (GenAI, OpenInference and Langfuse families), PostHog events, LiteLLM payloads and
+Langfuse observations, each a realistic record with a few random changes (a missing field, a value of
+another type, an empty id, PII, a hostile document shape), plus lines that are not the format at all, go
+through both engines; what the contract makes of them must be identical: record type, the rules broken,
+every typed and scrubbed field, skipped records and their positions.
 """
 
 from __future__ import annotations
@@ -15,12 +16,17 @@ from typing import Any
 
 import duckdb
 import orjson
+import pytest
 
 from ingestion.adapters import posthog as ph
 from ingestion.adapters import posthog_sql
 from tests.ingestion.adapters.engines import staged
+from tests.ingestion.adapters.test_langfuse_mapping import observation as langfuse_observation
+from tests.ingestion.adapters.test_litellm_mapping import START_S
+from tests.ingestion.adapters.test_litellm_mapping import payload as litellm_payload
 from tests.ingestion.adapters.test_otlp_mapping import CHAT, START_NS, attr, span, traces
 from tests.ingestion.adapters.test_posthog_mapping import CAPTURED, feedback_event, generation
+from tests.ingestion.adapters.test_span_families import LANGFUSE_GENERATION, OPENINFERENCE_LLM
 
 NOT_THE_FORMAT = ["", "   ", "not json", "[1, 2]", '"a string"', "42", "null", '{"a": 1}', "{broken",
                   '{"resourceSpans": null}', '{"resourceSpans": "x"}', '{"event": 5}', '{"event": null}']
@@ -46,8 +52,29 @@ def _odd_attribute(rng: random.Random) -> dict[str, Any]:
     return attr("x", rng.choice(ODD_VALUES))["value"]
 
 
+# Values for the attributes that carry JSON text (OpenInference metadata and invocation parameters,
+# Langfuse usage, cost, metadata and completion start): good, broken and of other shapes.
+JSON_TEXTS = ['{"model": "m-1", "feature_id": "f-json"}', '{"model": null}', '{"model": 5}', "[1, 2]", "{bad",
+              '"2026-11-21T11:00:00.250Z"', '"garbage"', "1795777200250", "null", '"x"', "",
+              '{"input": 10, "output": 5, "cache_read_input_tokens": 3}', '{"input": "10", "output": null}',
+              '{"prompt_tokens": 9, "prompt_tokens_details": {"cached_tokens": "4"}}', '{"total": "0.5"}',
+              '{"total": 0.25, "input": 0.1}', '{"input_cached_tokens": 2, "output_reasoning_tokens": 1}']
+# A Langfuse generation with Langfuse's own (exclusive) usage types and a cost, as its API takes them.
+LANGFUSE_PRICED = LANGFUSE_GENERATION | {
+    "langfuse.observation.usage_details": '{"input": 100, "output": 40, "input_cached_tokens": 900, "total": 1040}',
+    "langfuse.observation.cost_details": '{"input": 0.001, "output": 0.002, "total": 0.003}'}
+JSON_ATTRIBUTES = ["metadata", "llm.invocation_parameters", "langfuse.observation.usage_details",
+                   "langfuse.observation.cost_details", "langfuse.observation.completion_start_time",
+                   "langfuse.trace.metadata.feature_id"]
+
+
 def otlp_span(rng: random.Random, i: int) -> dict[str, Any]:
-    attrs = dict(CHAT)
+    attrs = dict(rng.choice([CHAT, CHAT, OPENINFERENCE_LLM, LANGFUSE_GENERATION, LANGFUSE_PRICED]))
+    if rng.random() < 0.4:
+        attrs[rng.choice(JSON_ATTRIBUTES)] = rng.choice(JSON_TEXTS)
+    if rng.random() < 0.1:
+        attrs[rng.choice(["openinference.span.kind", "langfuse.observation.type", "langfuse.observation.level"])] = \
+            rng.choice(["LLM", "CHAIN", "generation", "span", "ERROR", 3])
     extra = {"user.id": "user-1", "aiw.feature_id": "search", "error.type": "timeout",
              "gen_ai.system": "openai", "gen_ai.usage.prompt_tokens": 5, "gen_ai.operation.name": "embeddings"}
     for _ in range(rng.randint(0, 3)):
@@ -63,7 +90,7 @@ def otlp_span(rng: random.Random, i: int) -> dict[str, Any]:
     for _ in range(rng.randint(0, 2)):
         roll = rng.random()
         if roll < 0.3 and isinstance(s["attributes"], list):
-            key, value = rng.choice(sorted(CHAT)), _odd_attribute(rng)
+            key, value = rng.choice(sorted(attrs) or sorted(CHAT)), _odd_attribute(rng)
             s["attributes"].append({"key": key, "value": value})
         elif roll < 0.45:
             s[rng.choice(["traceId", "spanId"])] = rng.choice(IDS)
@@ -169,9 +196,95 @@ def posthog_event(rng: random.Random, i: int) -> dict[str, Any]:
 
 
 def posthog_lines(rng: random.Random, count: int) -> list[str]:
-    lines: list[Any] = [posthog_event(rng, i) for i in range(count)] + NOT_THE_FORMAT
+    return shuffled_lines(rng, [posthog_event(rng, i) for i in range(count)], NOT_THE_FORMAT)
+
+
+# Where a LiteLLM payload's values sit, as key paths: each may get an odd value or go missing.
+LITELLM_PATHS = [("litellm_call_id",), ("id",), ("session_id",), ("trace_id",), ("end_user",), ("startTime",),
+                 ("endTime",), ("completionStartTime",), ("model",), ("custom_llm_provider",), ("prompt_tokens",),
+                 ("completion_tokens",), ("response_cost",), ("cache_hit",), ("status",), ("messages",),
+                 ("response",), ("response", "model"), ("response", "choices"), ("model_map_information",),
+                 ("model_map_information", "model_map_key"), ("model_parameters", "user"), ("metadata",),
+                 ("metadata", "usage_object"), ("metadata", "usage_object", "prompt_tokens_details"),
+                 ("metadata", "usage_object", "prompt_tokens_details", "cached_tokens"),
+                 ("metadata", "requester_metadata", "feature_id"), ("metadata", "user_api_key_end_user_id")]
+
+
+def litellm_line(rng: random.Random, i: int) -> dict[str, Any]:
+    p = litellm_payload(litellm_call_id=f"call-{i}")
+    if rng.random() < 0.3:
+        p["metadata"]["usage_object"] = {"prompt_tokens": 120, "cache_read_input_tokens": 60,
+                                         "cache_creation_input_tokens": rng.choice([10, None, "5"])}
+    if rng.random() < 0.2:
+        p["metadata"]["spend_logs_metadata"] = {"feature_id": rng.choice(["spend-feature", None, ""])}
+    for _ in range(rng.randint(0, 3)):
+        path = rng.choice(LITELLM_PATHS)
+        parent = p
+        for key in path[:-1]:
+            parent = parent.get(key) if isinstance(parent, dict) else None
+        if not isinstance(parent, dict):
+            continue
+        roll = rng.random()
+        if roll < 0.2:
+            parent.pop(path[-1], None)
+        elif roll < 0.3 and path[-1] in ("startTime", "endTime", "completionStartTime"):
+            parent[path[-1]] = rng.choice([START_S, START_S + 1e9, 1e300, -1.5, 0, int(START_S), 1e14])
+        else:
+            parent[path[-1]] = rng.choice(ODD_VALUES + [{"model": "m", "choices": None}, {"output": ["o"]}, []])
+    roll = rng.random()
+    if roll < 0.1:
+        p["call_type"] = rng.choice(["image_generation", "moderation", "aresponses", "", "pass_through_endpoint"])
+    elif roll < 0.15:
+        p["cache_hit"] = rng.choice([True, "true", 1])
+    elif roll < 0.2:
+        p["status"] = rng.choice(["failure", "FAILURE", None])
+    return p
+
+
+def shuffled_lines(rng: random.Random, objects: list[Any], not_the_format: list[str]) -> list[str]:
+    """The objects and the lines that are not the format, in random order, as JSON lines."""
+    lines = objects + not_the_format
     rng.shuffle(lines)
     return [x if isinstance(x, str) else orjson.dumps(x).decode() for x in lines]
+
+
+def litellm_lines(rng: random.Random, count: int) -> list[str]:
+    return shuffled_lines(rng, [litellm_line(rng, i) for i in range(count)], NOT_THE_FORMAT + ['{"call_type": 5}'])
+
+
+TIMES = ["2026-11-21 11:00:00.073470", "2026-11-21 11:00:01", "2026-11-21T11:00:00.5Z", "2026-11-21 13:00:00+02:00",
+         "2026-11-21", "garbage", "", 1_795_777_200_000, None, True, ["2026-11-21 11:00:00"]]
+LANGFUSE_KEYS = ["id", "trace_id", "type", "start_time", "end_time", "completion_start_time", "provided_model_name",
+                 "user_id", "session_id", "level", "total_cost", "input", "output", "metadata", "usage_details",
+                 "cost_details"]
+
+
+def langfuse_line(rng: random.Random, i: int) -> dict[str, Any]:
+    o = langfuse_observation(id=f"obs-{i}")
+    if rng.random() < 0.3:
+        o["usage_details"] = rng.choice([
+            {"prompt_tokens": 120, "completion_tokens": 30, "prompt_tokens_details": {"cached_tokens": 64}},
+            {"input": 100, "output": 40, "cache_read_input_tokens": 900, "cache_creation_input_tokens": 20},
+            {"input": "100", "output_reasoning_tokens": 3}, {"completion_tokens": None, "input": 1}, "{}", []])
+    if rng.random() < 0.2:
+        o["metadata"] = rng.choice(['{"feature_id": "f-text"}', {"feature_id": "plain"}, {"feature_id": "null"},
+                                    {"feature_id": 5}, {"other": 1}, "not json", None, [1]])
+    for _ in range(rng.randint(0, 3)):
+        key = rng.choice(LANGFUSE_KEYS)
+        roll = rng.random()
+        if roll < 0.2:
+            o.pop(key, None)
+        elif roll < 0.45 and key.endswith("_time"):
+            o[key] = rng.choice(TIMES)
+        else:
+            o[key] = rng.choice(ODD_VALUES)
+    if rng.random() < 0.1:
+        o["type"] = rng.choice(["SPAN", "EVENT", "generation", "EMBEDDING", "TOOL", ""])
+    return o
+
+
+def langfuse_lines(rng: random.Random, count: int) -> list[str]:
+    return shuffled_lines(rng, [langfuse_line(rng, i) for i in range(count)], NOT_THE_FORMAT + ['{"type": 5}'])
 
 
 def _differences(source: str, lines: list[str]) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
@@ -182,27 +295,32 @@ def _differences(source: str, lines: list[str]) -> list[tuple[str, dict[str, Any
             for a, b in zip(sql, python, strict=True) if a != b]
 
 
-def test_otlp_engines_agree_on_every_record():
-    lines = otlp_lines(random.Random(11), 250)
-    assert _differences("otlp", lines) == []
+# source -> (its hostile corpus, seed, records); the same corpora feed the coverage check below.
+CORPORA = {"otlp": (otlp_lines, 11, 250), "posthog": (posthog_lines, 12, 600), "litellm": (litellm_lines, 13, 600),
+           "langfuse": (langfuse_lines, 14, 600)}
 
 
-def test_posthog_engines_agree_on_every_record():
-    lines = posthog_lines(random.Random(12), 600)
-    assert _differences("posthog", lines) == []
+def corpus(source: str) -> list[str]:
+    make, seed, count = CORPORA[source]
+    return make(random.Random(seed), count)
+
+
+@pytest.mark.parametrize("source", sorted(CORPORA))
+def test_engines_agree_on_every_record(source):
+    assert _differences(source, corpus(source)) == []
 
 
 def test_the_generated_cases_cover_what_they_should():
     # Guard against a generator that drifts into only easy cases: both outcomes and every line kind occur.
-    otlp = staged("otlp", otlp_lines(random.Random(11), 250), "sql")
-    posthog = staged("posthog", posthog_lines(random.Random(12), 600), "sql")
-    for rows in (otlp, posthog):
+    otlp, posthog, litellm, langfuse = (staged(s, corpus(s), "sql") for s in ("otlp", "posthog", "litellm", "langfuse"))
+    for rows in (otlp, posthog, litellm, langfuse):
         kinds = {("skipped" if r["is_skipped"] else r["record_type"], bool(r["rules"])) for r in rows}
         assert {("skipped", False), ("interaction", False), ("interaction", True), ("blank", False)} <= kinds
         first_rules = {r["rules"][0].split(":")[0] for r in rows if r["rules"]}
         assert {"malformed_json", "not_an_object", "type", "required"} <= first_rules
     assert {r["record_type"] for r in posthog if not r["rules"]} >= {"interaction", "feedback"}
-    assert sum(1 for r in otlp if not r["is_skipped"] and not r["rules"]) > 100
+    for rows in (otlp, litellm, langfuse):
+        assert sum(1 for r in rows if not r["is_skipped"] and not r["rules"]) > 100
 
 
 def test_rating_values_in_both_engines():

@@ -9,12 +9,10 @@ import base64
 import hashlib
 from typing import Any
 
-import pytest
-
 from ingestion.adapters import otlp
 from ingestion.contract import pii
 from tests.conftest import NOW_MS, TEST_PII_KEY
-from tests.ingestion.adapters.engines import ENGINES, records
+from tests.ingestion.adapters.engines import records
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 START_NS = (NOW_MS - 3_600_000) * 1_000_000
@@ -52,11 +50,6 @@ CHAT = {"gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai", "gen_
         "gen_ai.response.time_to_first_chunk": 0.25, "gen_ai.conversation.id": "conv-1",
         "gen_ai.input.messages": '[{"role":"user","parts":[{"content":"secret prompt"}]}]',
         "gen_ai.output.messages": '[{"role":"assistant","parts":[{"content":"secret answer"}]}]'}
-
-
-@pytest.fixture(params=ENGINES)
-def engine(request: pytest.FixtureRequest) -> str:
-    return request.param
 
 
 def mapped(engine: str, *spans: dict[str, Any], resource: dict[str, Any] | None = None,

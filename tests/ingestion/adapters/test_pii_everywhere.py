@@ -121,9 +121,23 @@ def otlp_traces(trace: str) -> dict:
             "events": [{"name": "gen_ai.content.prompt", "attributes": [attr("gen_ai.prompt", pii("event"))]}]}
     tool = span | {"spanId": "ffffffffffffffff", "attributes": [attr("gen_ai.operation.name", "execute_tool"),
                                                                  attr("gen_ai.tool.name", pii("tool"))]}
+    # The same call as OpenInference and the Langfuse SDK write it: every string they carry planted.
+    openinference = {k: pii(k) for k in ("llm.model_name", "llm.system", "session.id", "user.id", "input.value",
+                                         "output.value", "llm.input_messages.0.message.content")}
+    openinference |= {"openinference.span.kind": "LLM", "llm.token_count.prompt": 10,
+                      "llm.invocation_parameters": json.dumps({"model": pii("requested")}),
+                      "metadata": json.dumps({"feature_id": pii("oi feature")})}
+    langfuse = {k: pii(k) for k in ("langfuse.observation.model.name", "session.id", "user.id",
+                                    "langfuse.observation.input", "langfuse.observation.output",
+                                    "langfuse.observation.status_message")}
+    langfuse |= {"langfuse.observation.type": "generation", "langfuse.observation.level": "ERROR",
+                 "langfuse.trace.metadata.feature_id": json.dumps(pii("lf feature")),
+                 "langfuse.observation.usage_details": json.dumps({"input": 10, "output": 5, "note": pii("u")})}
+    families = [span | {"spanId": f"{n:a>16}", "attributes": [attr(k, v) for k, v in a.items()]}
+                for n, a in ((1, openinference), (2, langfuse))]
     resource = {"attributes": [attr("service.name", pii("service")), attr("aiw.feature_id", pii("feature"))]}
     return {"resourceSpans": [{"resource": resource, "scopeSpans": [{"scope": {"name": pii("scope")},
-                                                                     "spans": [span, tool]}]}]}
+                                                                     "spans": [span, tool, *families]}]}]}
 
 
 def otlp_lines() -> list[str]:
@@ -150,6 +164,33 @@ def posthog_lines() -> list[str]:
         {"uuid": "p-1", "event": pii("custom event"), "distinct_id": pii("d"), "properties": {"x": pii("x")}},
     ]
     return [json.dumps(r) for r in rows] + ["{not json " + PII, orjson.dumps([pii("array")]).decode()]
+
+
+def litellm_lines() -> list[str]:
+    start = (NOW_MS - 60_000) / 1000
+    payload = {k: pii(k) for k in ("id", "litellm_call_id", "trace_id", "session_id", "custom_llm_provider", "model",
+                                   "end_user", "error_str", "api_base")}
+    payload |= {"call_type": "completion", "status": "failure", "startTime": start, "endTime": start + 0.5,
+                "completionStartTime": start + 0.5, "prompt_tokens": 0, "completion_tokens": 0,
+                "messages": [{"role": "user", "content": pii("message")}], "response": pii("response"),
+                "model_parameters": {"user": pii("param user")},
+                "model_map_information": {"model_map_key": pii("map key")},
+                "metadata": {"spend_logs_metadata": {"feature_id": pii("ll feature")},
+                             "user_api_key_alias": pii("alias"), "user_api_key_team_alias": pii("team")},
+                "request_tags": [pii("tag")], "error_information": {"traceback": pii("traceback")}}
+    skipped = payload | {"call_type": "image_generation", "litellm_call_id": pii("image")}
+    return [json.dumps(payload), json.dumps(skipped), "{not json " + PII, json.dumps({"call_type": pii("x")})[:-1]]
+
+
+def langfuse_lines() -> list[str]:
+    observation = {k: pii(k) for k in ("id", "trace_id", "user_id", "session_id", "provided_model_name", "name",
+                                       "status_message", "trace_name", "environment", "input", "output")}
+    observation |= {"type": "GENERATION", "level": "ERROR", "start_time": "2026-11-21 11:00:00.000000",
+                    "end_time": "2026-11-21 11:00:00.500000", "usage_details": {"input": 10, "output": 5},
+                    "metadata": {"feature_id": json.dumps(pii("lf export feature")), "other": pii("meta")},
+                    "tags": [pii("tag")]}
+    span = observation | {"type": "SPAN", "id": pii("span obs")}
+    return [json.dumps(observation), json.dumps(span), "not json " + PII, json.dumps([pii("array")])]
 
 
 def write(layout: Layout, source: str, name: str, lines: list[str]) -> None:
@@ -186,6 +227,8 @@ def home(tmp_path_factory) -> tuple[Layout, str]:
     write_landing(layout, "events.ndjson", native_lines(), load_date=DAY)
     write(layout, "otlp", "spans.jsonl", otlp_lines())
     write(layout, "posthog", "export.jsonl", posthog_lines())
+    write(layout, "litellm", "payloads.jsonl", litellm_lines())
+    write(layout, "langfuse", "observations.jsonl", langfuse_lines())
     collector_output = post_through_the_collector(layout)
     with pytest.MonkeyPatch.context() as mp:
         # A persistent Dagster instance under AIW_HOME, so its event log is on disk to be searched.
@@ -200,7 +243,7 @@ def test_the_planted_records_went_everywhere(home):
     """The search below means something only if PII-bearing rows reached every output."""
     layout, _ = home
     lake = duckdb.sql(f"select source, count(*) from read_parquet('{layout.quarantine}/**/*.parquet') group by 1")
-    assert {s for s, _ in lake.fetchall()} == {"native", "otlp", "posthog"}
+    assert {s for s, _ in lake.fetchall()} == {"native", "otlp", "posthog", "litellm", "langfuse"}
     collected_day = dt.datetime.now(dt.UTC).date().isoformat()
     files = {str(p.relative_to(layout.landing)) for p in layout.landing.rglob("*") if p.is_file()}
     assert any(f.startswith(f"native/{collected_day}/") for f in files), files
@@ -212,7 +255,7 @@ def test_the_planted_records_went_everywhere(home):
                                     "where event_id like 'pii\\_%' escape '\\'").fetchone()[0]
     finally:
         con.close()
-    assert sources == {"native", "otlp", "posthog"}
+    assert sources == {"native", "otlp", "posthog", "litellm", "langfuse"}
     assert pseudonymised >= 3  # the planted native, collected and PostHog events, each under its own hash
     assert any(p.stat().st_size for p in layout.alerts.rglob("*") if p.is_file()), "an over-budget alert fired"
     assert list((layout.home / "dagster_home").rglob("*.db")), "the Dagster event log is on disk"

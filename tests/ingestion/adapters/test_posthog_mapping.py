@@ -10,12 +10,11 @@ import hashlib
 from typing import Any
 
 import orjson
-import pytest
 
 from ingestion.adapters import posthog as ph
 from ingestion.contract import pii
 from tests.conftest import NOW_MS, TEST_PII_KEY
-from tests.ingestion.adapters.engines import ENGINES, records
+from tests.ingestion.adapters.engines import records
 
 CAPTURED = dt.datetime.fromtimestamp((NOW_MS - 3_600_000) / 1000, tz=dt.UTC)
 OPTS = ph.PosthogOptions()
@@ -31,11 +30,6 @@ def generation(**props: object) -> dict:
     base.update(props)
     return {"uuid": "0190e0a5-aaaa-7bbb-8ccc-000000000001", "event": "$ai_generation", "distinct_id": "user-7",
             "person_id": "p-1", "properties": base, "timestamp": CAPTURED.isoformat(), "created_at": None}
-
-
-@pytest.fixture(params=ENGINES)
-def engine(request: pytest.FixtureRequest) -> str:
-    return request.param
 
 
 def mapped(engine: str, event: dict[str, Any]) -> dict[str, Any] | None:
