@@ -55,6 +55,25 @@ def tags_over_rolling_budget(con: duckdb.DuckDBPyConnection) -> list[Alert]:
         for b in findings.tag_budget_breaches(con)]
 
 
+def spend_forecasts_over_budget(con: duckdb.DuckDBPyConnection) -> list[Alert]:
+    """One alert per budgeted tag value and run of days in a month whose month-end projection is over budget."""
+    return [Alert(
+        key=f"spend_forecast_over_budget:{f.dimension_key}={f.dimension_value}:{f.event_date}",
+        kind="spend_forecast_over_budget",
+        title=(f"{f.dimension_key}={f.dimension_value} is on course for ${f.projected_month_cost_usd:.2f} this month "
+               f"(${f.month_to_date_cost_usd:.2f} so far on {f.event_date}), over the ${f.budget_usd:.2f} budget"),
+        details={"tag_key": f.dimension_key, "tag_value": f.dimension_value, "event_date": str(f.event_date),
+                 "month_to_date_cost_usd": round(f.month_to_date_cost_usd, 6),
+                 "projected_month_cost_usd": round(f.projected_month_cost_usd, 6),
+                 "projected_month_cost_high_usd": (None if f.projected_month_cost_high_usd is None
+                                                   else round(f.projected_month_cost_high_usd, 6)),
+                 "budget_usd": round(f.budget_usd, 6),
+                 "budget_runs_out_on": None if f.budget_runs_out_on is None else str(f.budget_runs_out_on),
+                 "action": "See mart_spend_forecast for the run rate and mart_cost_by_tag_daily for the days; "
+                           "raise the budget in dbt_project/seeds/tag_budgets.csv or cap its callers."})
+        for f in findings.spend_forecasts_over_budget(con)]
+
+
 def latency_slo_breaches(con: duckdb.DuckDBPyConnection) -> list[Alert]:
     """One alert per feature x model and run of consecutive breached hours (its first hour)."""
     return [Alert(
@@ -82,6 +101,7 @@ RULES: dict[str, Rule] = {
     "session_over_budget": sessions_over_budget,
     "user_over_budget": users_over_rolling_budget,
     "tag_over_budget": tags_over_rolling_budget,
+    "spend_forecast_over_budget": spend_forecasts_over_budget,
     "latency_slo_breach": latency_slo_breaches,
     "model_drift": model_drift,
 }

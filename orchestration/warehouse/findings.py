@@ -138,6 +138,39 @@ def tag_budget_breaches(con: duckdb.DuckDBPyConnection) -> list[TagBudgetBreach]
 
 
 @dataclass(frozen=True)
+class SpendForecastOverBudget:
+    """The first day of a run of days whose month-end projection for a budgeted series is over its budget."""
+
+    dimension_key: str
+    dimension_value: str
+    event_date: dt.date
+    month_to_date_cost_usd: float
+    projected_month_cost_usd: float
+    projected_month_cost_high_usd: float | None
+    budget_usd: float
+    budget_runs_out_on: dt.date | None
+
+
+def spend_forecasts_over_budget(con: duckdb.DuckDBPyConnection) -> list[SpendForecastOverBudget]:
+    """Each episode of a projection over budget, on its first day, in date order.
+
+    An episode is a run of the series' days with calls (the mart's rows) in one month that all project
+    over budget: a day projecting under ends it, and a new month starts afresh (the budget is monthly)."""
+    return [SpendForecastOverBudget(*row) for row in con.execute("""
+        with flagged as (
+            select *, lag(projected_over_budget) over (
+                          partition by dimension, dimension_key, dimension_value, month_start order by event_date)
+                      as was_over
+            from marts.mart_spend_forecast
+        )
+        select dimension_key, dimension_value, event_date, month_to_date_cost_usd, projected_month_cost_usd,
+               projected_month_cost_high_usd, budget_usd, budget_runs_out_on
+        from flagged where projected_over_budget and not coalesce(was_over, false)
+        order by event_date, dimension_key, dimension_value
+    """).fetchall()]
+
+
+@dataclass(frozen=True)
 class SloBreaches:
     """One feature x model whose p95 time to first token broke the SLO: in how many hours, how badly, when."""
 
