@@ -74,6 +74,21 @@ def spend_forecasts_over_budget(con: duckdb.DuckDBPyConnection) -> list[Alert]:
         for f in findings.spend_forecasts_over_budget(con)]
 
 
+def spend_anomalies(con: duckdb.DuckDBPyConnection) -> list[Alert]:
+    """One alert per feature or budgeted tag value and run of consecutive days whose cost jumped."""
+    return [Alert(
+        key=f"spend_anomaly:{a.dimension_key}={a.dimension_value}:{a.event_date}", kind="spend_anomaly",
+        title=(f"{a.dimension_key}={a.dimension_value} cost ${a.cost_usd:.2f} on {a.event_date}, against a "
+               f"${a.baseline_median_usd:.2f} median of the same weekday"),
+        details={"dimension": a.dimension, "dimension_key": a.dimension_key, "dimension_value": a.dimension_value,
+                 "event_date": str(a.event_date), "cost_usd": round(a.cost_usd, 6),
+                 "baseline_median_usd": round(a.baseline_median_usd, 6),
+                 "robust_z": None if a.robust_z is None else round(a.robust_z, 2), "baseline_weeks": a.baseline_weeks,
+                 "action": "See that day's calls in fct_ai_interactions (tokens per call, models, routes) and "
+                           "mart_spend_anomalies for the baseline."})
+        for a in findings.spend_anomalies(con)]
+
+
 def latency_slo_breaches(con: duckdb.DuckDBPyConnection) -> list[Alert]:
     """One alert per feature x model and run of consecutive breached hours (its first hour)."""
     return [Alert(
@@ -102,6 +117,7 @@ RULES: dict[str, Rule] = {
     "user_over_budget": users_over_rolling_budget,
     "tag_over_budget": tags_over_rolling_budget,
     "spend_forecast_over_budget": spend_forecasts_over_budget,
+    "spend_anomaly": spend_anomalies,
     "latency_slo_breach": latency_slo_breaches,
     "model_drift": model_drift,
 }

@@ -171,6 +171,36 @@ def spend_forecasts_over_budget(con: duckdb.DuckDBPyConnection) -> list[SpendFor
 
 
 @dataclass(frozen=True)
+class SpendAnomaly:
+    """The first day of a run of consecutive days whose cost jumped above the series' same-weekday baseline."""
+
+    dimension: str
+    dimension_key: str
+    dimension_value: str
+    event_date: dt.date
+    cost_usd: float
+    baseline_median_usd: float
+    robust_z: float | None  # null when the baseline has no spread
+    baseline_weeks: int
+
+
+def spend_anomalies(con: duckdb.DuckDBPyConnection) -> list[SpendAnomaly]:
+    """Each run of consecutive anomalous days of a feature or budgeted tag value, by its first day, in date order."""
+    return [SpendAnomaly(*row) for row in con.execute("""
+        with flagged as (
+            select *, lag(event_date) over (partition by dimension, dimension_key, dimension_value
+                                            order by event_date) as previous_anomaly
+            from marts.mart_spend_anomalies where is_anomaly
+        )
+        select dimension, dimension_key, dimension_value, event_date, cost_usd, baseline_median_usd, robust_z,
+               baseline_weeks
+        from flagged
+        where previous_anomaly is null or previous_anomaly <> event_date - 1
+        order by event_date, dimension, dimension_key, dimension_value
+    """).fetchall()]
+
+
+@dataclass(frozen=True)
 class SloBreaches:
     """One feature x model whose p95 time to first token broke the SLO: in how many hours, how badly, when."""
 

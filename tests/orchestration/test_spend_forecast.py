@@ -23,7 +23,7 @@ from scipy import stats
 
 from ingestion.layout import Layout
 from orchestration.cli import main
-from tests.conftest import END_DATE, event, warehouse_rows, write_landing
+from tests.conftest import END_DATE, event, run_on_calls, warehouse_rows
 from tests.paths import REPO
 
 WINDOW_DAYS = 14  # the dbt var spend_forecast_window_days
@@ -131,10 +131,7 @@ def _expected() -> dict[tuple, dict]:
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    layout = Layout.from_env(tmp_path_factory.mktemp("forecast") / "aiw").ensure()
-    write_landing(layout, "spend.ndjson", _calls(), load_date=END_DATE.isoformat())
-    assert main(["--home", str(layout.home), "run"]) == 0
-    return layout
+    return run_on_calls(tmp_path_factory.mktemp("forecast") / "aiw", _calls())
 
 
 def _mart(layout: Layout) -> dict[tuple, dict]:
