@@ -2,8 +2,9 @@
 metadata and the HTML report all show these values, so they cannot disagree.
 
 Each function runs one query on a read-only connection (connection.py) and returns typed rows in a fixed
-order; readers format them and never query the same thing again. The marts decide what is a breach or a
-drift (their columns `slo_breached`, `drift_detected`, `over_budget*`); this module only gathers.
+order; readers format them and never query the same thing again. The marts decide what is a breach, a
+drift or a jump (their columns `slo_breached`, `drift_detected`, `over_budget*`, `projected_over_budget`,
+`is_anomaly`); this module only gathers.
 """
 
 from __future__ import annotations
