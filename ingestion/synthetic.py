@@ -13,6 +13,8 @@ What it simulates (deterministic for a seed and an end date):
 - a planted regression: a new version of one model, rolled out from a given day, with slower first
   tokens and more regenerations;
 - a "whale" user whose spend blows the rolling budget; repeated identical responses;
+- a planted spend spike: on the last day of a history long enough to judge it (`Spike`), one feature's
+  prompts are eight times longer (a prompt template that pulls in too much context);
 - events that land a day late (in the next day's file);
 - a small share of rows breaking each contract rule, exact duplicate retries and conflicting ones.
 
@@ -90,6 +92,24 @@ class Regression:
 
 
 @dataclass(frozen=True)
+class Spike:
+    """One feature's prompts `prompt_factor` times longer on the last generated day: a spend spike.
+
+    Planted only when the history has at least `min_days` days, so that the day has three earlier weeks of
+    the same weekday to be judged against (the dbt var spend_anomaly_min_weeks) and shorter histories,
+    which every other test generates, are unchanged. It scales tokens already drawn: no random draw of its
+    own, so every other value of the data is the same with or without it."""
+
+    feature: str = "chat_assistant"
+    prompt_factor: float = 8.0
+    min_days: int = 22
+
+    def day(self, days: int) -> int | None:
+        """The index of the spiked day in a history of `days` days, or None when there is none."""
+        return days - 1 if days >= self.min_days else None
+
+
+@dataclass(frozen=True)
 class Options:
     events: int = 10_000
     days: int = 7
@@ -109,6 +129,7 @@ class Options:
     whale_sessions_per_day: int = 8  # ~$13 a day: over the $20 7-day user budget on day 2
     duplicate_response_share: float = 0.01  # answers that repeat an earlier identical answer
     regression: Regression = field(default_factory=Regression)
+    spike: Spike | None = field(default_factory=Spike)  # None: no spike
     mix: str = "uniform"  # one of MIXES: where the lines breaking a contract rule land
 
 
@@ -127,6 +148,8 @@ class Generation:
     regression_version: str = ""
     regression_day: str = ""
     whale_user: str = ""
+    spike_feature: str = ""  # the feature whose cost was spiked, on spike_day; both empty when none was
+    spike_day: str = ""
     files_by_mix: dict[str, list[Path]] = field(default_factory=dict)  # every mix written, with its files
     violations_per_file: dict[Path, int] = field(default_factory=dict)  # contract violations in each file
 
@@ -205,6 +228,8 @@ class _Builder:
             version = reg.new_version
         _prov, _i, _c, _o, ttft_median, ms_per_token = MODELS[model]
         prompt = max(1, int(rng.lognormvariate(math.log(mean_prompt), 0.6)))
+        if o.spike is not None and feature == o.spike.feature and day_idx == o.spike.day(o.days):
+            prompt = int(prompt * o.spike.prompt_factor)
         completion = max(1, int(rng.lognormvariate(math.log(mean_completion), 0.7)))
         cached = int(prompt * rng.uniform(0.5, 0.9)) if rng.random() < 0.2 else 0
         if routing == "cache":
@@ -364,6 +389,9 @@ def generate(layout: Layout, opts: Options, keep_records: bool = False,
     gen = Generation(regression_version=f"{reg.model_id}@{reg.new_version}",
                      regression_day=(start + dt.timedelta(days=reg.from_day)).isoformat(),
                      whale_user=opts.whale_user)
+    spike_day = opts.spike.day(opts.days) if opts.spike is not None else None
+    if spike_day is not None:
+        gen.spike_feature, gen.spike_day = opts.spike.feature, (start + dt.timedelta(days=spike_day)).isoformat()
     per_day = max(1, opts.events // opts.days)
     # lines per landing day: (line, truth) with truth in {"valid", "feedback", "duplicate", <rule>}. Generating
     # day d adds lines to landing days d and d + 1 only (late events, late feedback), so day d is complete

@@ -43,6 +43,16 @@ def write_landing(layout: Layout, name: str, lines: list[object], load_date: str
     return path
 
 
+def run_on_calls(home: Path, calls: list[dict]) -> Layout:
+    """A warehouse built by `aiw run` from one landing file of these calls (load date END_DATE); its alerts fired."""
+    from orchestration.cli import main  # here, not at the top: importing the CLI loads dbt and Dagster
+
+    layout = Layout.from_env(home).ensure()
+    write_landing(layout, "calls.ndjson", calls, load_date=END_DATE.isoformat())
+    assert main(["--home", str(layout.home), "run"]) == 0
+    return layout
+
+
 def event(i: int, **overrides: object) -> dict:
     base = {
         "schema_version": "1.1", "event_id": f"e{i}", "session_id": f"s{i // 3}", "user_id": f"u{i % 4}",

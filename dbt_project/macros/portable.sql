@@ -155,3 +155,13 @@
 {% macro duckdb__explode_list(expr) -%}
     unnest({{ expr }})
 {%- endmacro %}
+
+{#- First day of the month of a date. date_trunc gives a timestamp on Spark (and some DuckDB releases): cast back. -#}
+{% macro month_start(date_expr) -%}
+    cast(date_trunc('month', {{ date_expr }}) as date)
+{%- endmacro %}
+
+{#- Last day of the month of a date: last_day is the same function on DuckDB and Spark. -#}
+{% macro month_end(date_expr) -%}
+    last_day({{ date_expr }})
+{%- endmacro %}

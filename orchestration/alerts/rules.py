@@ -55,6 +55,40 @@ def tags_over_rolling_budget(con: duckdb.DuckDBPyConnection) -> list[Alert]:
         for b in findings.tag_budget_breaches(con)]
 
 
+def spend_forecasts_over_budget(con: duckdb.DuckDBPyConnection) -> list[Alert]:
+    """One alert per budgeted tag value and run of days in a month whose month-end projection is over budget."""
+    return [Alert(
+        key=f"spend_forecast_over_budget:{f.dimension_key}={f.dimension_value}:{f.event_date}",
+        kind="spend_forecast_over_budget",
+        title=(f"{f.dimension_key}={f.dimension_value} is on course for ${f.projected_month_cost_usd:.2f} this month "
+               f"(${f.month_to_date_cost_usd:.2f} so far on {f.event_date}), over the ${f.budget_usd:.2f} budget"),
+        details={"tag_key": f.dimension_key, "tag_value": f.dimension_value, "event_date": str(f.event_date),
+                 "month_to_date_cost_usd": round(f.month_to_date_cost_usd, 6),
+                 "projected_month_cost_usd": round(f.projected_month_cost_usd, 6),
+                 "projected_month_cost_high_usd": (None if f.projected_month_cost_high_usd is None
+                                                   else round(f.projected_month_cost_high_usd, 6)),
+                 "budget_usd": round(f.budget_usd, 6),
+                 "budget_runs_out_on": None if f.budget_runs_out_on is None else str(f.budget_runs_out_on),
+                 "action": "See mart_spend_forecast for the run rate and mart_cost_by_tag_daily for the days; "
+                           "raise the budget in dbt_project/seeds/tag_budgets.csv or cap its callers."})
+        for f in findings.spend_forecasts_over_budget(con)]
+
+
+def spend_anomalies(con: duckdb.DuckDBPyConnection) -> list[Alert]:
+    """One alert per feature or budgeted tag value and run of consecutive days whose cost jumped."""
+    return [Alert(
+        key=f"spend_anomaly:{a.dimension_key}={a.dimension_value}:{a.event_date}", kind="spend_anomaly",
+        title=(f"{a.dimension_key}={a.dimension_value} cost ${a.cost_usd:.2f} on {a.event_date}, against a "
+               f"${a.baseline_median_usd:.2f} median of the same weekday"),
+        details={"dimension": a.dimension, "dimension_key": a.dimension_key, "dimension_value": a.dimension_value,
+                 "event_date": str(a.event_date), "cost_usd": round(a.cost_usd, 6),
+                 "baseline_median_usd": round(a.baseline_median_usd, 6),
+                 "robust_z": None if a.robust_z is None else round(a.robust_z, 2), "baseline_weeks": a.baseline_weeks,
+                 "action": "See that day's calls in fct_ai_interactions (tokens per call, models, routes) and "
+                           "mart_spend_anomalies for the baseline."})
+        for a in findings.spend_anomalies(con)]
+
+
 def latency_slo_breaches(con: duckdb.DuckDBPyConnection) -> list[Alert]:
     """One alert per feature x model and run of consecutive breached hours (its first hour)."""
     return [Alert(
@@ -82,6 +116,8 @@ RULES: dict[str, Rule] = {
     "session_over_budget": sessions_over_budget,
     "user_over_budget": users_over_rolling_budget,
     "tag_over_budget": tags_over_rolling_budget,
+    "spend_forecast_over_budget": spend_forecasts_over_budget,
+    "spend_anomaly": spend_anomalies,
     "latency_slo_breach": latency_slo_breaches,
     "model_drift": model_drift,
 }

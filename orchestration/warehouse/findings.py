@@ -2,8 +2,9 @@
 metadata and the HTML report all show these values, so they cannot disagree.
 
 Each function runs one query on a read-only connection (connection.py) and returns typed rows in a fixed
-order; readers format them and never query the same thing again. The marts decide what is a breach or a
-drift (their columns `slo_breached`, `drift_detected`, `over_budget*`); this module only gathers.
+order; readers format them and never query the same thing again. The marts decide what is a breach, a
+drift or a jump (their columns `slo_breached`, `drift_detected`, `over_budget*`, `projected_over_budget`,
+`is_anomaly`); this module only gathers.
 """
 
 from __future__ import annotations
@@ -134,6 +135,69 @@ def tag_budget_breaches(con: duckdb.DuckDBPyConnection) -> list[TagBudgetBreach]
         select tag_key, tag_value, window_days, event_date, cost_usd_window, budget_usd, budget_tag_value
         from flagged where over_budget and not coalesce(was_over, false)
         order by event_date, tag_key, tag_value, window_days
+    """).fetchall()]
+
+
+@dataclass(frozen=True)
+class SpendForecastOverBudget:
+    """The first day of a run of days whose month-end projection for a budgeted series is over its budget."""
+
+    dimension_key: str
+    dimension_value: str
+    event_date: dt.date
+    month_to_date_cost_usd: float
+    projected_month_cost_usd: float
+    projected_month_cost_high_usd: float | None
+    budget_usd: float
+    budget_runs_out_on: dt.date | None
+
+
+def spend_forecasts_over_budget(con: duckdb.DuckDBPyConnection) -> list[SpendForecastOverBudget]:
+    """Each episode of a projection over budget, on its first day, in date order.
+
+    An episode is a run of the series' days with calls (the mart's rows) in one month that all project
+    over budget: a day projecting under ends it, and a new month starts afresh (the budget is monthly)."""
+    return [SpendForecastOverBudget(*row) for row in con.execute("""
+        with flagged as (
+            select *, lag(projected_over_budget) over (
+                          partition by dimension, dimension_key, dimension_value, month_start order by event_date)
+                      as was_over
+            from marts.mart_spend_forecast
+        )
+        select dimension_key, dimension_value, event_date, month_to_date_cost_usd, projected_month_cost_usd,
+               projected_month_cost_high_usd, budget_usd, budget_runs_out_on
+        from flagged where projected_over_budget and not coalesce(was_over, false)
+        order by event_date, dimension_key, dimension_value
+    """).fetchall()]
+
+
+@dataclass(frozen=True)
+class SpendAnomaly:
+    """The first day of a run of consecutive days whose cost jumped above the series' same-weekday baseline."""
+
+    dimension: str
+    dimension_key: str
+    dimension_value: str
+    event_date: dt.date
+    cost_usd: float
+    baseline_median_usd: float
+    robust_z: float | None  # null when the baseline has no spread
+    baseline_weeks: int
+
+
+def spend_anomalies(con: duckdb.DuckDBPyConnection) -> list[SpendAnomaly]:
+    """Each run of consecutive anomalous days of a feature or budgeted tag value, by its first day, in date order."""
+    return [SpendAnomaly(*row) for row in con.execute("""
+        with flagged as (
+            select *, lag(event_date) over (partition by dimension, dimension_key, dimension_value
+                                            order by event_date) as previous_anomaly
+            from marts.mart_spend_anomalies where is_anomaly
+        )
+        select dimension, dimension_key, dimension_value, event_date, cost_usd, baseline_median_usd, robust_z,
+               baseline_weeks
+        from flagged
+        where previous_anomaly is null or previous_anomaly <> event_date - 1
+        order by event_date, dimension, dimension_key, dimension_value
     """).fetchall()]
 
 

@@ -14,9 +14,8 @@ from collections import defaultdict
 
 import pytest
 
-from ingestion.layout import Layout
 from orchestration.cli import main
-from tests.conftest import END_DATE, event, warehouse_rows, write_landing
+from tests.conftest import END_DATE, event, run_on_calls, warehouse_rows
 from tests.paths import REPO
 
 FIRST = END_DATE - dt.timedelta(days=19)
@@ -98,10 +97,7 @@ def _expected_breaches() -> set[tuple[str, str, int, dt.date]]:
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    layout = Layout.from_env(tmp_path_factory.mktemp("tags") / "aiw").ensure()
-    write_landing(layout, "tagged.ndjson", CALLS, load_date=END_DATE.isoformat())
-    assert main(["--home", str(layout.home), "run"]) == 0
-    return layout
+    return run_on_calls(tmp_path_factory.mktemp("tags") / "aiw", CALLS)
 
 
 def test_cost_by_tag_daily_weighs_by_sample_rate_and_leaves_untagged_calls_out(built):

@@ -54,6 +54,21 @@ TAG_BUDGET_DAILY = [("tenant", "acme", 7, D[0], 25.0, 20.0), ("tenant", "acme", 
                     ("tenant", "acme", 7, D[2], 10.0, 20.0), ("tenant", "acme", 7, D[4], 21.0, 20.0),
                     ("tenant", "globex", 30, D[1], 70.0, 60.0), ("tenant", "globex", 30, D[2], 75.0, 60.0),
                     ("tenant", "hooli", 7, D[1], 5.0, 60.0)]
+# (dimension, dimension_key, dimension_value, event_date, projected_month_cost_usd, budget_usd): acme over twice in
+# November (two episodes), globex over on November 30 and again on December 1 (a new month, a new episode),
+# a feature without a budget never.
+D_DEC = dt.date(2026, 12, 1)
+FORECAST = [("tag", "tenant", "acme", D[0], 150.0, 100.0), ("tag", "tenant", "acme", D[1], 120.0, 100.0),
+            ("tag", "tenant", "acme", D[2], 90.0, 100.0), ("tag", "tenant", "acme", D[4], 101.0, 100.0),
+            ("tag", "tenant", "globex", dt.date(2026, 11, 30), 70.0, 60.0),
+            ("tag", "tenant", "globex", D_DEC, 75.0, 62.0),
+            ("feature", "feature_id", "chat", D[1], 500.0, None)]
+# (dimension, dimension_key, dimension_value, event_date, is_anomaly): chat jumps on D[1] and D[2] (one run) and
+# again on D[4] (another); staging on D[2]; search never.
+ANOMALIES = [("feature", "feature_id", "chat", D[0], False), ("feature", "feature_id", "chat", D[1], True),
+             ("feature", "feature_id", "chat", D[2], True), ("feature", "feature_id", "chat", D[3], False),
+             ("feature", "feature_id", "chat", D[4], True), ("tag", "env", "staging", D[2], True),
+             ("feature", "feature_id", "search", D[2], False)]
 # (event_date, model_id, user_id, cost_usd)
 INTERACTIONS = [(D[i % 5], m, f"u{i % 3 + 1}", 0.01 * (i + 1)) for i in range(20) for m in ("gpt-4o", "gpt-4o-mini")]
 
@@ -96,6 +111,17 @@ def build(layout: Layout) -> None:
               "budget_tag_value varchar)")
     w.executemany("insert into marts.mart_tag_budget_daily values (?, ?, ?, ?, ?, ?, ?, '*')",
                   [(*r, r[4] > r[5]) for r in TAG_BUDGET_DAILY])
+    w.execute("create table marts.mart_spend_forecast (dimension varchar, dimension_key varchar, "
+              "dimension_value varchar, event_date date, month_start date, month_to_date_cost_usd double, "
+              "projected_month_cost_usd double, projected_month_cost_high_usd double, budget_usd double, "
+              "budget_runs_out_on date, projected_over_budget boolean)")
+    w.executemany("insert into marts.mart_spend_forecast values (?, ?, ?, ?, ?, 1.0, ?, ?, ?, null, ?)",
+                  [(dim, k, v, d, d.replace(day=1), p, p + 10, b, None if b is None else p > b)
+                   for dim, k, v, d, p, b in FORECAST])
+    w.execute("create table marts.mart_spend_anomalies (dimension varchar, dimension_key varchar, "
+              "dimension_value varchar, event_date date, cost_usd double, baseline_weeks integer, "
+              "baseline_median_usd double, baseline_mad_usd double, robust_z double, is_anomaly boolean)")
+    w.executemany("insert into marts.mart_spend_anomalies values (?, ?, ?, ?, 9.0, 4, 2.0, 0.5, 9.4, ?)", ANOMALIES)
     w.execute("create table marts.mart_feature_quality_daily (feature_id varchar, event_date date, "
               "ttft_p95_ms double, avg_implicit_quality double, regeneration_rate double)")
     w.execute("create table marts.mart_routing (feature_id varchar, event_date date, routing_strategy varchar, "
@@ -145,6 +171,22 @@ def test_the_findings_are_the_mart_rows_gathered(con):
     assert [(b.event_date, b.tag_key, b.tag_value, b.window_days)
             for b in findings.tag_budget_breaches(con)] == sorted(tag_starts)
     assert len(tag_starts) == 3
+    # Forecasts over budget: a row over whose previous row (same series and month) was not.
+    previous, forecast_starts = {}, []
+    for dim, key, value, day, projected, budget in sorted(FORECAST, key=lambda r: r[3]):
+        over = budget is not None and projected > budget
+        series = (dim, key, value, day.month)
+        if over and not previous.get(series, False):
+            forecast_starts.append((day, key, value))
+        previous[series] = over
+    assert [(f.event_date, f.dimension_key, f.dimension_value)
+            for f in findings.spend_forecasts_over_budget(con)] == sorted(forecast_starts)
+    assert len(forecast_starts) == 4
+    # Spend anomalies: a run of consecutive anomalous days of a series, by its first day.
+    flagged = {(k, v, d) for _dim, k, v, d, a in ANOMALIES if a}
+    runs = sorted((d, k, v) for k, v, d in flagged if (k, v, d - dt.timedelta(days=1)) not in flagged)
+    assert [(a.event_date, a.dimension_key, a.dimension_value) for a in findings.spend_anomalies(con)] == runs
+    assert len(runs) == 3
     # Runs of breached hours start where the hour before was not breached.
     breached = {(f, m, h) for f, m, h, p, _ in LATENCY if p > SLO_MS}
     starts = sorted((h, f, m) for f, m, h in breached if (f, m, h - dt.timedelta(hours=1)) not in breached)
